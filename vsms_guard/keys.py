@@ -68,7 +68,12 @@ PLACEHOLDER_MARKERS = (
 MIN_ENTROPY_BITS = 3.0  # per character; random base62 tokens of 20+ chars score about 4
 MAX_MEAN_WORD_RUN = 4.0  # camelCase/snake_case words have long letter runs; random tokens don't
 _WORD_RUN_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_SNAKE_RE = re.compile(r"[a-z0-9]+(?:[_-][a-z0-9]+)+|[A-Z0-9]+(?:[_-][A-Z0-9]+)+")
+_SEPARATOR_RE = re.compile(r"[_-]")
+_WORD_SEGMENT_RE = re.compile(r"[A-Za-z]+[0-9]*|[0-9]+")  # a word, maybe numbered, or a number
+_DIGIT_RUN_RE = re.compile(r"[0-9]+")
+# Names carry digits in one or two places (a version, a count); random tokens scatter them, so
+# a lowercase+digits key (letter runs ~3.6 long) is not mistaken for words.
+MAX_NAME_DIGIT_GROUPS = 2
 
 
 def shannon_entropy(text: str) -> float:
@@ -80,11 +85,15 @@ def shannon_entropy(text: str) -> float:
 
 
 def _looks_like_words(token: str) -> bool:
-    """snake_case / kebab-case names, or camelCase whose letter runs are word-long."""
-    if _SNAKE_RE.fullmatch(token):
+    """snake_case / kebab-case names (each segment a word or a number), or camelCase whose
+    letter runs are word-long and whose digits sit in at most two places."""
+    segments = [s for s in _SEPARATOR_RE.split(token) if s]
+    if len(segments) > 1 and all(_WORD_SEGMENT_RE.fullmatch(s) for s in segments):
         return True
     runs = _WORD_RUN_RE.findall(token)
-    return bool(runs) and sum(map(len, runs)) / len(runs) >= MAX_MEAN_WORD_RUN
+    if not runs or sum(map(len, runs)) / len(runs) < MAX_MEAN_WORD_RUN:
+        return False
+    return len(_DIGIT_RUN_RE.findall(token)) <= MAX_NAME_DIGIT_GROUPS
 
 
 def is_key(candidate: str) -> bool:

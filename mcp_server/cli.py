@@ -1,0 +1,178 @@
+"""``vsms-mcp``: the drop-in for ``npx virtualsms-mcp``.
+
+vsms-mcp                          stdio; key from VIRTUALSMS_API_KEY
+vsms-mcp --http [--host --port]   StreamableHTTP; each caller sends x-api-key
+vsms-mcp --sandbox [...]          either, against the built-in local test double
+vsms-mcp sandbox [...]            serve only the test double (see its --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import anyio
+
+from mcp_server.api import Upstream
+from mcp_server.server import build_server, configure_logging
+from mcp_server.settings import ENV_KEY, Settings, from_env, is_loopback
+from vsms_guard import keys
+from vsms_guard.errors import GuardError
+
+EXIT_ERROR = 2
+DEFAULT_PORT = 8000
+log = logging.getLogger("mcp_server")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vsms-mcp",
+        description="VirtualSMS MCP server (drop-in for virtualsms-mcp) that never leaks keys.",
+        epilog="`vsms-mcp sandbox --help` describes the stand-alone test double.",
+    )
+    p.add_argument("--http", action="store_true", help="serve StreamableHTTP instead of stdio")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP interface (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (default 8000)")
+    p.add_argument(
+        "--base-url", help="upstream API (default $VIRTUALSMS_BASE_URL or https://virtualsms.io)"
+    )
+    p.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="use the built-in local test double instead of VirtualSMS (no account, no money)",
+    )
+    p.add_argument(
+        "--key-file",
+        type=Path,
+        help="with --sandbox --http: write the demo key here (mode 0600) for your client",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT|:*]",
+        help="accept this Host header besides loopback (repeat; needed behind a public name)",
+    )
+    p.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="accept this browser Origin besides loopback (repeat)",
+    )
+    p.add_argument(
+        "--rate-limit", type=int, default=60, help="MCP requests per minute per key; 0 disables"
+    )
+    p.add_argument("--max-body", type=int, default=64 * 1024, help="largest request body in bytes")
+    p.add_argument("--verbose", action="store_true", help="log at DEBUG (still redacted)")
+    return p
+
+
+def _start_sandbox(stack: ExitStack, args: argparse.Namespace) -> tuple[str, str]:
+    """Run the test double in a thread; (base URL, demo key). Demo-key rules as in
+    ``vsms-mcp sandbox``: $VIRTUALSMS_API_KEY, else the --key-file (read, or created 0600)."""
+    from mcp_server.sandbox import running_sandbox
+    from mcp_server.sandbox.cli import _read_key_file, _write_key_file
+
+    chosen, where = "", ""
+    if args.http:
+        chosen, where = os.environ.get(ENV_KEY, "").strip(), f"from {ENV_KEY}"
+        if not chosen and args.key_file and args.key_file.exists():
+            chosen, where = _read_key_file(args.key_file), f"read from {args.key_file}"
+        elif not chosen and not args.key_file:
+            raise GuardError(
+                f"--sandbox --http needs --key-file PATH or {ENV_KEY} for the demo key"
+            )
+    sb, base_url = stack.enter_context(running_sandbox())
+    key = sb.create_account(10.0, key=chosen or None)
+    if args.http and not chosen:
+        _write_key_file(args.key_file, key)
+        where = f"written to {args.key_file} (mode 0600)"
+    say = sys.stderr.write
+    say("vsms-mcp: SANDBOX mode: a local test double, not VirtualSMS; numbers and SMS are fake\n")
+    if args.http:
+        say(f"  demo key {keys.mask(key)} {where}: send it as the x-api-key header\n")
+    return base_url, key
+
+
+def _settings(args: argparse.Namespace, stack: ExitStack) -> Settings:
+    if not 0 <= args.port <= 65535:
+        raise GuardError("--port must be 0..65535")
+    if args.rate_limit < 0 or args.max_body < 1024:
+        raise GuardError("--rate-limit must be >= 0 and --max-body >= 1024")
+    if args.key_file and not (args.sandbox and args.http):
+        raise GuardError("--key-file only applies to --sandbox --http")
+    common: dict[str, object] = {"http_mode": args.http}
+    if args.http:
+        common.update(
+            rate_limit_per_minute=args.rate_limit,
+            max_body_bytes=args.max_body,
+            allowed_hosts=tuple(args.allowed_host),
+            allowed_origins=tuple(args.allowed_origin),
+        )
+    if args.sandbox:
+        base_url, key = _start_sandbox(stack, args)
+        if not args.http:
+            common["env_key"] = key
+        return Settings(base_url=base_url, **common)  # type: ignore[arg-type]
+    return from_env(base_url=args.base_url, **common)
+
+
+def _serve_stdio(settings: Settings) -> None:
+    if not settings.env_key:
+        log.warning("%s is not set: account tools will answer api_key_required", ENV_KEY)
+    upstream = Upstream(settings)
+    server = build_server(settings, upstream=upstream)
+
+    async def run() -> None:
+        try:
+            await server.run_stdio_async()
+        finally:
+            await upstream.aclose()
+
+    anyio.run(run)
+
+
+def _serve_http(settings: Settings, host: str, port: int) -> None:
+    from mcp_server.http_app import build_http_app, uvicorn_server
+
+    if not is_loopback(host) and not settings.allowed_hosts:
+        log.warning("listening on %s: only loopback Host headers pass until --allowed-host", host)
+    log.info("StreamableHTTP at /mcp, health at /health")
+    uvicorn_server(build_http_app(settings), host=host, port=port).run()
+
+
+def run(argv: list[str]) -> int:
+    if argv[:1] == ["sandbox"]:
+        from mcp_server.sandbox import main as sandbox_main
+
+        return sandbox_main(argv[1:], prog="vsms-mcp sandbox")
+    args = _parser().parse_args(argv)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    with ExitStack() as stack:
+        settings = _settings(args, stack)
+        if args.http:
+            _serve_http(settings, args.host, args.port)
+        else:
+            _serve_stdio(settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script ``vsms-mcp``: 0 after a clean stop, 2 with one line on bad input."""
+    try:
+        return run(list(sys.argv[1:] if argv is None else argv))
+    except GuardError as exc:
+        print(f"vsms-mcp: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    except KeyboardInterrupt:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        print(f"vsms-mcp: error: {type(exc).__name__}", file=sys.stderr)
+        return EXIT_ERROR

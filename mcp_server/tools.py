@@ -1,0 +1,478 @@
+"""The 18 tools of the Node.js ``virtualsms-mcp`` server: same names, parameters and hints.
+
+Every tool answers a ``CallToolResult`` whose text is JSON in the Node.js server's shapes.
+Failures are ``isError`` results with a structured payload (never a JSON-RPC error, never a
+key). Discovery tools work without a key; account tools answer ``api_key_required``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from mcp_server.api import ApiError, Upstream, VirtualSMS
+from mcp_server.orders import cooldown, now, order_view, parse_time
+from mcp_server.settings import Settings
+from mcp_server.waiting import wait_for_sms
+
+log = logging.getLogger(__name__)
+
+READ = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
+WRITE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+DESTROY = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+)
+
+# Older agent prompts and the security policy use these names (FACTS §2); accepted, not listed.
+LEGACY_ALIASES = {
+    "list_services": "virtualsms_list_services",
+    "list_countries": "virtualsms_list_countries",
+    "check_price": "virtualsms_get_price",
+    "find_cheapest": "virtualsms_find_cheapest",
+    "search_service": "virtualsms_search_services",
+    "get_balance": "virtualsms_get_balance",
+    "buy_number": "virtualsms_create_order",
+    "check_sms": "virtualsms_get_sms",
+    "wait_for_code": "virtualsms_wait_for_sms",
+    "active_orders": "virtualsms_list_orders",
+}
+ACTIVE_STATUSES = ("created", "waiting")
+ORDERS_CAP = 50
+
+OrderId = Annotated[str, Field(description="Order id returned by virtualsms_create_order")]
+Service = Annotated[str, Field(description="Service id, e.g. 'whatsapp' or 'telegram'")]
+Country = Annotated[str, Field(description="Country id or ISO code, e.g. 'US' or 'GB'")]
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    """List an optional parameter as its plain type (``{type: string}``), as the Node.js server
+    does, instead of pydantic's ``anyOf[X, null]`` with ``default: null``."""
+    options = schema.pop("anyOf", [])
+    schema.update(next((o for o in options if o != {"type": "null"}), {}))
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+
+
+def optional(description: str, **constraints: Any) -> Any:
+    """``Field`` for an optional parameter (None when omitted)."""
+    return Field(description=description, json_schema_extra=_drop_null, **constraints)
+
+
+def ok(data: Any) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, indent=2))])
+
+
+def failed(payload: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(payload, indent=2))], is_error=True
+    )
+
+
+class Backend:
+    """What tools share: operator settings, the pooled upstream, and whose key to use."""
+
+    def __init__(self, settings: Settings, upstream: Upstream) -> None:
+        self.settings = settings
+        self.upstream = upstream
+
+    def key_for(self, ctx: Context | None) -> str | None:
+        """The caller's key: ``x-api-key`` in HTTP mode (never the env), the env key on stdio."""
+        if not self.settings.http_mode:
+            return self.settings.env_key
+        headers = ctx.headers if ctx is not None else None
+        value = (headers or {}).get("x-api-key", "").strip()
+        return value or None
+
+    def api(self, ctx: Context | None) -> VirtualSMS:
+        return VirtualSMS(self.upstream, self.key_for(ctx))
+
+    async def run(self, tool: str, work: Awaitable[Any]) -> CallToolResult:
+        """Await ``work``; an ApiError becomes an ``isError`` result, logged by code only."""
+        try:
+            return ok(await work)
+        except ApiError as exc:
+            log.info("tool %s failed: %s", tool, exc.code)
+            return failed(exc.payload())
+
+
+def _items(body: Any, field: str) -> list[dict[str, Any]]:
+    items = body.get(field, []) if isinstance(body, dict) else body
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def _matches(item: dict[str, Any], needle: str, *fields: str) -> bool:
+    needle = needle.casefold()
+    return any(needle in str(item.get(f, "")).casefold() for f in fields)
+
+
+async def list_services(api: VirtualSMS, search: str | None) -> dict[str, Any]:
+    services = _items(await api.services(), "services")
+    if search:
+        services = [s for s in services if _matches(s, search, "service_id", "service_name")]
+    return {"success": True, "count": len(services), "services": services}
+
+
+async def list_countries(api: VirtualSMS, service: str | None) -> dict[str, Any]:
+    if service:
+        countries = _items(await api.catalog(service), "countries")
+        return {
+            "success": True,
+            "service": service,
+            "count": len(countries),
+            "countries": countries,
+        }
+    countries = _items(await api.countries(), "countries")
+    return {"success": True, "count": len(countries), "countries": countries}
+
+
+async def find_cheapest(
+    api: VirtualSMS, service: str, limit: int, concurrency: int
+) -> dict[str, Any]:
+    """One catalog call (price and stock together); bounded ``/price`` calls if it is missing."""
+    limit = max(1, min(limit, 50))
+    try:
+        catalog = _items(await api.catalog(service), "countries")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return await _cheapest_by_price(api, service, limit, concurrency)
+    in_stock = [c for c in catalog if _number(c.get("count")) > 0 and _has_price(c)]
+    in_stock.sort(key=lambda c: float(c["price"]))
+    options = [
+        {
+            "country": c.get("id"),
+            "country_name": c.get("name"),
+            "price": c.get("price"),
+            "available": c.get("count"),
+        }
+        for c in in_stock[:limit]
+    ]
+    return {"success": True, "service": service, "source": "catalog", "cheapest": options}
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _has_price(item: dict[str, Any]) -> bool:
+    return _number(item.get("price")) > 0
+
+
+async def _cheapest_by_price(
+    api: VirtualSMS, service: str, limit: int, concurrency: int
+) -> dict[str, Any]:
+    countries = _items(await api.countries(), "countries")
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(country: dict[str, Any]) -> dict[str, Any] | None:
+        async with gate:
+            try:
+                body = await api.price(service, str(country.get("country_id")))
+            except ApiError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+        if not isinstance(body, dict) or not _has_price(body):
+            return None
+        return {
+            "country": country.get("country_id"),
+            "country_name": country.get("country_name"),
+            "price": body["price"],
+            "available": None,
+        }
+
+    found = [r for r in await asyncio.gather(*(one(c) for c in countries)) if r]
+    found.sort(key=lambda r: float(r["price"]))
+    return {
+        "success": True,
+        "service": service,
+        "source": "price",
+        "note": "The stock catalog was unavailable: prices are current, stock is unknown.",
+        "cheapest": found[:limit],
+    }
+
+
+async def cancel_or_swap(api: VirtualSMS, order_id: str, action: str) -> dict[str, Any]:
+    """Answer the hold locally when it is still running; otherwise make the one upstream call."""
+    order = await api.order(order_id)
+    waiting = cooldown(order, f"{action}_available_at")
+    if waiting is not None:
+        return waiting
+    result = await (api.cancel(order_id) if action == "cancel" else api.swap(order_id))
+    if action == "swap" and isinstance(result, dict):
+        return {"success": True, **result}
+    return result if isinstance(result, dict) else {"success": True, "result": result}
+
+
+async def cancel_all(api: VirtualSMS) -> dict[str, Any]:
+    cancelled, held, failures = [], [], []
+    seen: set[str] = set()
+    for status in ACTIVE_STATUSES:
+        for order in await api.orders(status):
+            order_id = str(order.get("order_id", ""))
+            if not order_id or order_id in seen:
+                continue
+            seen.add(order_id)
+            waiting = cooldown(order, "cancel_available_at")
+            if waiting is not None:
+                held.append({"order_id": order_id, "wait_seconds": waiting["wait_seconds"]})
+                continue
+            try:
+                result = await api.cancel(order_id)
+                refunded = result.get("refunded") if isinstance(result, dict) else None
+                cancelled.append({"order_id": order_id, "refunded": refunded})
+            except ApiError as exc:
+                failures.append({"order_id": order_id, "error": exc.code, "message": exc.message})
+    return {
+        "success": not failures,
+        "cancelled": cancelled,
+        "cooldown_active": held,
+        "failed": failures,
+    }
+
+
+def _recent(orders: list[dict[str, Any]], since_days: int | None) -> list[dict[str, Any]]:
+    if not since_days:
+        return orders
+    cutoff = now() - timedelta(days=since_days)
+    return [o for o in orders if (t := parse_time(o.get("created_at"))) is None or t >= cutoff]
+
+
+async def order_history(
+    api: VirtualSMS,
+    status: str | None,
+    service: str | None,
+    country: str | None,
+    since_days: int | None,
+    limit: int,
+) -> dict[str, Any]:
+    orders = _recent(await api.orders(status), since_days)
+    if service:
+        orders = [o for o in orders if str(o.get("service", "")).casefold() == service.casefold()]
+    if country:
+        orders = [o for o in orders if str(o.get("country", "")).casefold() == country.casefold()]
+    orders = orders[: max(1, min(limit, ORDERS_CAP))]
+    return {"success": True, "count": len(orders), "orders": orders}
+
+
+async def get_stats(api: VirtualSMS, since_days: int) -> dict[str, Any]:
+    orders = _recent(await api.orders(), max(1, since_days))
+    statuses = Counter(str(o.get("status")) for o in orders)
+    received = statuses["sms_received"] + statuses["completed"]
+    spent = sum(
+        _number(o.get("price")) for o in orders if o.get("status") not in ("cancelled", "expired")
+    )
+    return {
+        "success": True,
+        "since_days": since_days,
+        "orders": len(orders),
+        "by_status": dict(statuses),
+        "by_service": dict(Counter(str(o.get("service")) for o in orders)),
+        "success_rate": round(received / len(orders), 3) if orders else None,
+        "spent_usd": round(spent, 2),
+        "note": f"Computed from the latest {ORDERS_CAP} orders (the API's cap).",
+    }
+
+
+def register(server: MCPServer, backend: Backend) -> list[str]:
+    """Add the 18 tools to ``server``; returns their names."""
+    names: list[str] = []
+
+    def tool(name: str, hints: ToolAnnotations, description: str) -> Callable:
+        names.append(name)
+        return server.tool(name=name, description=description, annotations=hints)
+
+    @tool("virtualsms_list_services", READ, "List services that can receive SMS codes.")
+    async def virtualsms_list_services(
+        ctx: Context,
+        search: Annotated[str | None, optional(description="Filter by name or id")] = None,
+    ) -> CallToolResult:
+        return await backend.run("list_services", list_services(backend.api(ctx), search))
+
+    @tool("virtualsms_list_countries", READ, "List countries; with a service, price and stock.")
+    async def virtualsms_list_countries(
+        ctx: Context,
+        service: Annotated[str | None, optional(description="Service id for price/stock")] = None,
+    ) -> CallToolResult:
+        return await backend.run("list_countries", list_countries(backend.api(ctx), service))
+
+    @tool("virtualsms_get_price", READ, "Price of a number for a service in a country.")
+    async def virtualsms_get_price(
+        ctx: Context, service: Service, country: Country
+    ) -> CallToolResult:
+        return await backend.run("get_price", backend.api(ctx).price(service, country))
+
+    @tool("virtualsms_get_balance", READ, "Account balance (needs an API key).")
+    async def virtualsms_get_balance(
+        ctx: Context,
+        currency: Annotated[str | None, optional(description="Only 'USD' is available")] = None,
+    ) -> CallToolResult:
+        async def work() -> dict[str, Any]:
+            if currency and currency.upper() != "USD":
+                raise ApiError("unsupported_currency", "Balances are kept in USD only")
+            body = await backend.api(ctx).balance()
+            return {"success": True, "currency": "USD", **body}
+
+        return await backend.run("get_balance", work())
+
+    @tool(
+        "virtualsms_create_order",
+        WRITE,
+        "Buy a number for a service and country (spends balance). Then call "
+        "virtualsms_wait_for_sms with the order_id.",
+    )
+    async def virtualsms_create_order(
+        ctx: Context, service: Service, country: Country
+    ) -> CallToolResult:
+        async def work() -> dict[str, Any]:
+            order = await backend.api(ctx).purchase(service, country)
+            return {"success": True, **order} if isinstance(order, dict) else order
+
+        return await backend.run("create_order", work())
+
+    @tool("virtualsms_get_sms", READ, "Messages received by an order, with the extracted code.")
+    async def virtualsms_get_sms(ctx: Context, order_id: OrderId) -> CallToolResult:
+        async def work() -> dict[str, Any]:
+            return {"success": True, **order_view(await backend.api(ctx).order(order_id))}
+
+        return await backend.run("get_sms", work())
+
+    @tool(
+        "virtualsms_cancel_order",
+        DESTROY,
+        "Cancel an order and refund it (possible 120 s after purchase).",
+    )
+    async def virtualsms_cancel_order(ctx: Context, order_id: OrderId) -> CallToolResult:
+        return await backend.run(
+            "cancel_order", cancel_or_swap(backend.api(ctx), order_id, "cancel")
+        )
+
+    @tool(
+        "virtualsms_wait_for_sms",
+        READ,
+        "Wait for the SMS of an order and return its code. Never cancels on timeout.",
+    )
+    async def virtualsms_wait_for_sms(
+        ctx: Context,
+        order_id: OrderId,
+        timeout_seconds: Annotated[int, Field(ge=5, le=600, description="Seconds to wait")] = 60,
+    ) -> CallToolResult:
+        api = backend.api(ctx)
+        work = wait_for_sms(api, backend.settings, order_id, timeout_seconds)
+        return await backend.run("wait_for_sms", work)
+
+    @tool(
+        "virtualsms_find_cheapest",
+        READ,
+        "Cheapest countries with numbers in stock for a service (one catalog call).",
+    )
+    async def virtualsms_find_cheapest(
+        ctx: Context,
+        service: Service,
+        limit: Annotated[int, Field(description="How many countries to return")] = 5,
+    ) -> CallToolResult:
+        work = find_cheapest(backend.api(ctx), service, limit, backend.settings.price_concurrency)
+        return await backend.run("find_cheapest", work)
+
+    @tool("virtualsms_search_services", READ, "Find services whose name or id contains a query.")
+    async def virtualsms_search_services(
+        ctx: Context, query: Annotated[str, Field(description="Text to look for")]
+    ) -> CallToolResult:
+        return await backend.run("search_services", list_services(backend.api(ctx), query))
+
+    @tool(
+        "virtualsms_swap_number",
+        WRITE,
+        "Swap an order's number for a new one (possible 120 s after purchase).",
+    )
+    async def virtualsms_swap_number(ctx: Context, order_id: OrderId) -> CallToolResult:
+        return await backend.run("swap_number", cancel_or_swap(backend.api(ctx), order_id, "swap"))
+
+    @tool("virtualsms_list_orders", READ, "Orders of the account, optionally by status.")
+    async def virtualsms_list_orders(
+        ctx: Context,
+        status: Annotated[str | None, optional(description="e.g. waiting, sms_received")] = None,
+    ) -> CallToolResult:
+        async def work() -> dict[str, Any]:
+            orders = await backend.api(ctx).orders(status)
+            return {"success": True, "count": len(orders), "orders": orders}
+
+        return await backend.run("list_orders", work())
+
+    @tool("virtualsms_get_order", READ, "One order with its status, number and messages.")
+    async def virtualsms_get_order(ctx: Context, order_id: OrderId) -> CallToolResult:
+        async def work() -> dict[str, Any]:
+            return {"success": True, **order_view(await backend.api(ctx).order(order_id))}
+
+        return await backend.run("get_order", work())
+
+    @tool(
+        "virtualsms_cancel_all_orders",
+        DESTROY,
+        "Cancel every active order past its 120 s hold; reports the ones still held.",
+    )
+    async def virtualsms_cancel_all_orders(ctx: Context) -> CallToolResult:
+        return await backend.run("cancel_all_orders", cancel_all(backend.api(ctx)))
+
+    @tool("virtualsms_order_history", READ, "Past orders, filtered by status/service/country/age.")
+    async def virtualsms_order_history(
+        ctx: Context,
+        status: Annotated[str | None, optional(description="Order status")] = None,
+        service: Annotated[str | None, optional(description="Service id")] = None,
+        country: Annotated[str | None, optional(description="Country id")] = None,
+        since_days: Annotated[
+            int | None, optional(ge=1, le=365, description="Only orders of the last N days")
+        ] = None,
+        limit: Annotated[int, Field(le=50, description="At most 50")] = 20,
+    ) -> CallToolResult:
+        work = order_history(backend.api(ctx), status, service, country, since_days, limit)
+        return await backend.run("order_history", work)
+
+    @tool("virtualsms_get_stats", READ, "Spending and success statistics of recent orders.")
+    async def virtualsms_get_stats(
+        ctx: Context,
+        since_days: Annotated[int, Field(description="Window in days")] = 30,
+    ) -> CallToolResult:
+        return await backend.run("get_stats", get_stats(backend.api(ctx), since_days))
+
+    @tool("virtualsms_get_profile", READ, "Account profile: email, totals, linked Telegram.")
+    async def virtualsms_get_profile(ctx: Context) -> CallToolResult:
+        return await backend.run("get_profile", backend.api(ctx).profile())
+
+    @tool("virtualsms_get_transactions", READ, "Deposits, purchases and refunds of the account.")
+    async def virtualsms_get_transactions(
+        ctx: Context,
+        type: Annotated[
+            Literal["deposit", "purchase", "refund", "admin_credit"] | None,
+            optional(description="Transaction type"),
+        ] = None,
+        from_: Annotated[
+            str | None, optional(validation_alias="from", description="ISO date, inclusive")
+        ] = None,
+        to: Annotated[str | None, optional(description="ISO date, inclusive")] = None,
+        limit: Annotated[int, Field(ge=1, le=200, description="Page size")] = 50,
+        offset: Annotated[int, Field(description="Rows to skip")] = 0,
+    ) -> CallToolResult:
+        async def work() -> Any:
+            filters = {"type": type, "from": from_, "to": to, "limit": limit}
+            return await backend.api(ctx).transactions(offset=max(0, offset), **filters)
+
+        return await backend.run("get_transactions", work())
+
+    return names

@@ -1,0 +1,48 @@
+"""The scanner's settings from the project config (``[tool.vsms-guard]`` / ``.vsms-guard.toml``).
+
+``exclude`` (top level, shared by every checker) and ``[scan]``: ``exclude`` (extra patterns),
+``baseline`` (a path or a list of paths, relative to the config file), ``base_url`` (for
+``--verify``; default ``VIRTUALSMS_BASE_URL`` or https://virtualsms.io).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vsms_guard.config import Config
+from vsms_guard.errors import GuardError
+
+DEFAULT_BASE_URL = "https://virtualsms.io"
+BASE_URL_ENV = "VIRTUALSMS_BASE_URL"
+
+
+@dataclass
+class ScanSettings:
+    exclude: list[str] = field(default_factory=list)
+    baselines: list[Path] = field(default_factory=list)
+    base_url: str = DEFAULT_BASE_URL
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise GuardError(f"{where} must be a string or a list of strings")
+
+
+def scan_settings(config: Config, root: Path) -> ScanSettings:
+    """Settings for a scan rooted at ``root``; relative baseline paths follow the config file."""
+    section = config.section("scan")
+    where = f"{config.source}: [scan]"
+    base = config.source.parent if config.source else root
+    base_url = section.get("base_url", os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+    if not isinstance(base_url, str):
+        raise GuardError(f"{where} base_url must be a string")
+    return ScanSettings(
+        exclude=config.exclude + _strings(section.get("exclude", []), f"{where} exclude"),
+        baselines=[base / p for p in _strings(section.get("baseline", []), f"{where} baseline")],
+        base_url=base_url,
+    )

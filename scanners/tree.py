@@ -1,0 +1,234 @@
+"""Scan files and folders on disk (git repository or not), respecting ``.gitignore``.
+
+A folder that is not a git repository is scanned like any other (detect-secrets silently scans
+nothing there). Symlinks inside a tree are not followed, like git and ripgrep; a path given on
+the command line that does not exist or is a broken symlink is an error, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from scanners import baseline
+from scanners.files import FileReader
+from scanners.leaks import Leak, build_report
+from scanners.settings import scan_settings
+from vsms_guard.config import Config
+from vsms_guard.errors import GuardError
+from vsms_guard.findings import Report
+
+PARALLEL_MIN_FILES = 512  # below this, forking workers costs more than it saves
+BATCH_FILES = 256  # files per work item: small enough to balance, big enough to amortise IPC
+
+
+@dataclass(frozen=True)
+class _Ignore:
+    """One ignore file: a path relative to the walk top applies as ``add + path[len(strip):]``
+    when it starts with ``strip`` (the folder holding a nested ``.gitignore``)."""
+
+    strip: str
+    add: str
+    spec: object  # pathspec.GitIgnoreSpec
+
+
+def _load_ignore(path: str, strip: str = "", add: str = "") -> _Ignore | None:
+    import pathspec
+
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    return _Ignore(strip, add, pathspec.GitIgnoreSpec.from_lines(lines)) if lines else None
+
+
+def _ignored(ignores: Sequence[_Ignore], rel: str) -> bool:
+    """Git's rule: the deepest ignore file with a matching pattern decides."""
+    for ig in reversed(ignores):
+        if rel.startswith(ig.strip):
+            include = ig.spec.check_file(ig.add + rel[len(ig.strip) :]).include  # type: ignore[attr-defined]
+            if include is not None:
+                return include
+    return False
+
+
+def _ancestor_ignores(top: str) -> list[_Ignore]:
+    """``.git/info/exclude`` and the ``.gitignore`` files above ``top`` inside its repository."""
+    chain = []
+    here = top
+    while True:
+        chain.append(here)
+        if os.path.exists(os.path.join(here, ".git")):
+            break
+        parent = os.path.dirname(here)
+        if parent == here:
+            return []  # not inside a git repository: only the tree's own .gitignore files
+        here = parent
+    git_top = chain[-1]
+    ignores = []
+    add_of = {d: os.path.relpath(top, d).replace(os.sep, "/") + "/" for d in chain[1:]}
+    exclude = _load_ignore(
+        os.path.join(git_top, ".git", "info", "exclude"), add=add_of.get(git_top, "")
+    )
+    ignores.append(exclude)
+    for d in reversed(chain[1:]):
+        ignores.append(_load_ignore(os.path.join(d, ".gitignore"), add=add_of[d]))
+    ignores = [ig for ig in ignores if ig is not None]
+    if len(chain) > 1 and _ignored(ignores, ""):
+        return []  # the folder itself is ignored but was asked for by name: scan it (like rg)
+    return ignores
+
+
+def _walk(
+    top: str,
+    shown: str,
+    ignores: list[_Ignore],
+    excluded: object | None,
+    prefix: str | None,
+    problems: list[str],
+) -> Iterator[tuple[str, str]]:
+    """Regular files under ``top`` as (path to open, path to show), skipping ignored ones."""
+    base = "" if shown == "." else shown.rstrip("/") + "/"
+    stack = [(top, "", ignores)]
+    while stack:
+        folder, rel, specs = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            problems.append(f"{(base + rel) or '.'}: cannot list: {exc.strerror}")
+            continue
+        if any(e.name == ".gitignore" for e in entries):
+            own = _load_ignore(os.path.join(folder, ".gitignore"), strip=rel)
+            if own is not None:
+                specs = [*specs, own]
+        for entry in entries:
+            if entry.name == ".git":
+                continue
+            path = rel + entry.name
+            if entry.is_dir(follow_symlinks=False):
+                path += "/"
+            elif not entry.is_file(follow_symlinks=False):
+                continue  # symlinks, sockets, fifos, devices: git stores no content for them
+            if specs and _ignored(specs, path):
+                continue
+            if excluded is not None and prefix is not None:
+                if excluded.match_file(prefix + path):  # type: ignore[attr-defined]
+                    continue
+            if path.endswith("/"):
+                stack.append((entry.path, path, specs))
+            else:
+                yield entry.path, base + path
+
+
+def iter_files(
+    paths: Sequence[str | os.PathLike[str]],
+    root: str | os.PathLike[str],
+    exclude: Sequence[str],
+    problems: list[str],
+) -> Iterator[tuple[str, str]]:
+    """Files to scan under ``paths`` (lazily; listing problems go to ``problems``).
+    ``exclude`` patterns are relative to ``root``. Bad paths raise ``GuardError`` at once."""
+    excluded = None
+    if exclude:
+        import pathspec
+
+        excluded = pathspec.GitIgnoreSpec.from_lines(list(exclude))
+    root_abs = os.path.abspath(root)
+    plan = []
+    for arg in map(os.fspath, paths):
+        if not os.path.lexists(arg):
+            raise GuardError(f"{arg}: no such file or directory")
+        if not os.path.exists(arg):
+            raise GuardError(f"{arg}: broken symlink (points to {os.readlink(arg)!r})")
+        if not (os.path.isdir(arg) or os.path.isfile(arg)):
+            raise GuardError(f"{arg}: not a regular file or folder")
+        absolute = os.path.abspath(arg)
+        rel = os.path.relpath(absolute, root_abs).replace(os.sep, "/")
+        prefix = None if rel == ".." or rel.startswith("../") else ("" if rel == "." else rel)
+        plan.append((arg, absolute, prefix))
+    return _iterate(plan, excluded, problems)
+
+
+def _iterate(
+    plan: list[tuple[str, str, str | None]], excluded: object | None, problems: list[str]
+) -> Iterator[tuple[str, str]]:
+    for arg, absolute, prefix in plan:
+        if os.path.isdir(absolute):
+            dir_prefix = None if prefix is None else (prefix + "/" if prefix else "")
+            ignores = _ancestor_ignores(absolute)
+            yield from _walk(
+                absolute, os.path.normpath(arg), ignores, excluded, dir_prefix, problems
+            )
+        elif excluded is None or prefix is None or not excluded.match_file(prefix):  # type: ignore[attr-defined]
+            yield absolute, os.path.normpath(arg)
+
+
+def list_files(
+    paths: Sequence[str | os.PathLike[str]], root: str | os.PathLike[str], exclude: Sequence[str]
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Every file ``iter_files`` yields, plus the listing problems."""
+    problems: list[str] = []
+    return list(iter_files(paths, root, exclude, problems)), problems
+
+
+def _scan_chunk(chunk: Sequence[tuple[str, str]]) -> tuple[list[Leak], list[str]]:
+    reader = FileReader()
+    leaks: list[Leak] = []
+    problems: list[str] = []
+    for path, shown in chunk:
+        try:
+            leaks.extend(Leak(shown, hit) for hit in reader.scan(path))
+        except OSError as exc:
+            problems.append(f"{shown}: cannot read: {exc.strerror}")
+    return leaks, problems
+
+
+def _batches(items: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def scan_files(
+    targets: Iterable[tuple[str, str]], jobs: int | None = None
+) -> tuple[list[Leak], list[str]]:
+    """Scan (open path, shown path) pairs, in ``jobs`` processes when there are many.
+
+    Workers start on the first batches while the rest of the tree is still being listed."""
+    jobs = jobs or os.cpu_count() or 1
+    items = iter(targets)
+    head = list(itertools.islice(items, PARALLEL_MIN_FILES))
+    if jobs == 1 or len(head) < PARALLEL_MIN_FILES:
+        return _scan_chunk(head + list(items))
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+    with multiprocessing.get_context(method).Pool(jobs) as pool:
+        batches = _batches(itertools.chain(head, items), BATCH_FILES)
+        results = list(pool.imap_unordered(_scan_chunk, batches))
+    leaks = [leak for found, _ in results for leak in found]
+    problems = [p for _, trouble in results for p in trouble]
+    return leaks, problems
+
+
+def collect(
+    paths: Sequence[str | os.PathLike[str]],
+    root: str | os.PathLike[str],
+    exclude: Sequence[str] = (),
+    jobs: int | None = None,
+) -> tuple[list[Leak], list[str]]:
+    """Every leak under ``paths`` plus the problems that stopped part of the scan."""
+    problems: list[str] = []
+    leaks, trouble = scan_files(iter_files(paths, root, exclude, problems), jobs)
+    return leaks, problems + trouble
+
+
+def check(root: Path, config: Config) -> Report:
+    """The ``secrets`` checker of ``vsms-guard check``: the tree scan with the config's
+    excludes and baselines."""
+    settings = scan_settings(config, root)
+    leaks, problems = collect([root], root, settings.exclude)
+    return build_report(leaks, problems, accepted=baseline.load(settings.baselines))

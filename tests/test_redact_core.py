@@ -1,0 +1,283 @@
+"""The Redactor core: what it masks, what it keeps, and that its fast paths equal the slow ones."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sys
+from collections import namedtuple
+
+import httpx
+import pytest
+
+from tests.fakes import fake_key
+from vsms_guard import keys
+from vsms_guard.redact import REDACTED, SMS_REDACTED, Redactor, core, default_redactor, masked
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor()
+
+
+def test_mask_format_keeps_prefix_and_fingerprint_only(key: str) -> None:
+    shown = masked(key)
+    assert shown == f"vsms_…[redacted:{keys.fingerprint(key, 8)}]"
+    assert key[5:] not in shown
+    assert masked(fake_key(1)) != masked(fake_key(2))  # two keys stay apart
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "plain {k} text",
+        "GET /mcp?order_id=7&api_key={k}&x=1",
+        "GET /mcp?apiKey={k}",
+        "wss://virtualsms.io/ws/orders?order_id=1&api_key={k}",
+        "> x-api-key: {k}",
+        "> X-API-KEY: {k}",
+        "Authorization: Bearer {k}",
+        "{{'x-api-key': '{k}', 'host': 'virtualsms.io'}}",
+        '{{"headers": {{"x-api-key": "{k}"}}}}',
+        '{{"text": "{{\\"apiKey\\": \\"{k}\\"}}"}}',
+        "[(b'x-api-key', b'{k}'), (b'host', b'h')]",
+        "api_key='{k}' other=1",
+        "prefix{k}suffix-after-space {k}",
+        "%3D{k}",
+        "\\n{k}\\n",
+    ],
+)
+def test_text_masks_keys_in_every_shape(redactor: Redactor, key: str, template: str) -> None:
+    line = template.format(k=key)
+    clean = redactor.text(line)
+    assert key not in clean
+    assert key[5:15] not in clean
+    assert "redacted" in clean
+
+
+@pytest.mark.parametrize(
+    ("line", "kept", "gone"),
+    [
+        ("GET /x?token=abc123&page=2", "page=2", "abc123"),
+        ("GET /x?key=abc123#top", "#top", "abc123"),
+        ("curl -H 'Cookie: sid=abc123' url", "url", "abc123"),
+        ('{"password": "hunter22", "user": "bob"}', '"user": "bob"', "hunter22"),
+        ('{"webhook_secret": "whsec_zz9", "id": 1}', '"id": 1', "whsec_zz9"),
+        ("db_password=hunter22 host=db", "host=db", "hunter22"),
+        ("https://alice:hunter22@example.com/x", "alice", "hunter22"),
+        ("proxy-authorization: Basic dXNlcjpwYXNz", "proxy-authorization", "dXNlcjpwYXNz"),
+    ],
+)
+def test_secret_names_mask_values_whatever_their_shape(
+    redactor: Redactor, line: str, kept: str, gone: str
+) -> None:
+    clean = redactor.text(line)
+    assert gone not in clean
+    assert kept in clean
+    assert REDACTED in clean
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "vsms_key_rotation_work_frequency is a setting",
+        "set vsms_your_key_here in the config",
+        "sort_key=name monkey=3 keyboard",
+        '"code": "insufficient_balance"',
+        '"code": -32602',
+        '"code": 404',
+        "nothing secret here at all",
+    ],
+)
+def test_ordinary_text_is_kept_byte_for_byte(redactor: Redactor, line: str) -> None:
+    assert redactor.text(line) == line
+    assert redactor.bytes(line.encode()) == line.encode()
+
+
+def test_registered_secret_is_masked_in_raw_json_and_url_spellings() -> None:
+    secret = 'whsec_Ab/cd"ef gh'
+    redactor = Redactor(secrets=[secret])
+    spellings = [
+        secret,
+        json.dumps(secret)[1:-1],
+        "whsec_Ab%2Fcd%22ef%20gh",
+        "whsec_Ab%2Fcd%22ef+gh",
+    ]
+    for spelled in spellings:
+        clean = redactor.text(f"before {spelled} after")
+        assert spelled not in clean, spelled
+        assert clean == f"before {masked(secret)} after"
+
+
+def test_short_and_key_shaped_values_are_not_stored(key: str) -> None:
+    redactor = Redactor(secrets=["abc", "", None])  # type: ignore[list-item]
+    redactor.add_secret(key)  # masked by pattern already: nothing to store
+    assert redactor._secrets == {}
+    assert redactor.text("abc " + key) == "abc " + masked(key)
+
+
+def test_default_redactor_knows_the_environment_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    odd = "not-key-shaped-but-secret-42"
+    monkeypatch.setenv("VIRTUALSMS_API_KEY", odd)
+    assert odd not in default_redactor().text(f"using {odd} now")
+
+
+def test_sms_fields_are_masked_by_default_and_kept_on_request() -> None:
+    payload = {
+        "order_id": "o-1",
+        "code": "482913",
+        "sms_code": "482913",
+        "sms_text": "Your code is 482913",
+        "messages": [{"content": "Your code is 482913", "sender": "Google"}],
+    }
+    clean = Redactor().value(payload)
+    assert "482913" not in json.dumps(clean)
+    assert clean["messages"][0] == {"content": SMS_REDACTED, "sender": "Google"}
+    assert clean["order_id"] == "o-1"
+    assert Redactor(mask_sms=False).value(payload) == payload
+
+
+def test_websocket_push_message_is_sms_content() -> None:
+    push = {"type": "sms_received", "code": "1234", "message": "code 1234"}
+    assert Redactor().value(push) == {
+        "type": "sms_received",
+        "code": SMS_REDACTED,
+        "message": SMS_REDACTED,
+    }
+    other = {"type": "expired", "message": "order expired"}
+    assert Redactor().value(other) == other
+
+
+def test_sms_fields_in_json_text_including_json_inside_json() -> None:
+    inner = json.dumps({"code": "482913", "full_text": "Your code is 482913", "status": "ok"})
+    line = json.dumps({"jsonrpc": "2.0", "result": {"content": [{"type": "text", "text": inner}]}})
+    clean = Redactor().text(line)
+    assert "482913" not in clean
+    assert json.loads(json.loads(clean)["result"]["content"][0]["text"])["status"] == "ok"
+    assert Redactor(mask_sms=False).text(line) == line
+
+
+def test_value_walks_any_depth_and_keeps_shapes(key: str) -> None:
+    Pair = namedtuple("Pair", "name value")
+    data = {
+        "a": [{"b": ({"Api-Key": "short"}, Pair("x", key))}],
+        b"raw": b"x-api-key: " + key.encode(),
+        "n": 3,
+        "none": None,
+        "set": {key},
+        "request": {"query_string": f"order_id=1&token={key}", "url": f"https://h/?api_key={key}"},
+    }
+    clean = Redactor().value(data)
+    assert key not in repr(clean)
+    assert isinstance(clean["a"][0]["b"], tuple)
+    assert clean["a"][0]["b"][0] == {"Api-Key": REDACTED}
+    assert isinstance(clean["a"][0]["b"][1], Pair)
+    assert clean["n"] == 3 and clean["none"] is None
+    assert clean["request"]["query_string"].startswith("order_id=1&token=")
+
+
+def test_value_survives_cycles() -> None:
+    loop: list = []
+    loop.append(loop)
+    assert REDACTED in repr(Redactor().value(loop))
+
+
+def test_headers_mapping_pairs_and_httpx(key: str) -> None:
+    redactor = Redactor()
+    mapping = redactor.headers({"X-Api-Key": key, "Accept": "application/json"})
+    assert mapping == {"X-Api-Key": masked(key), "Accept": "application/json"}
+    pairs = redactor.headers([(b"x-api-key", key.encode()), (b"cookie", b"sid=1")])
+    assert pairs == [(b"x-api-key", masked(key).encode()), (b"cookie", REDACTED.encode())]
+    real = httpx.Request(
+        "GET", "https://h/", headers={"x-api-key": key, "authorization": "Bearer t0k"}
+    )
+    assert redactor.headers(real.headers) == {
+        "host": "h",
+        "x-api-key": masked(key),
+        "authorization": f"Bearer {REDACTED}",
+    }
+
+
+def test_url_accepts_url_objects(key: str) -> None:
+    url = httpx.URL(f"https://virtualsms.io/api/v1/customer/balance?api_key={key}&x=1")
+    assert (
+        Redactor().url(url)
+        == f"https://virtualsms.io/api/v1/customer/balance?api_key={masked(key)}&x=1"
+    )
+
+
+def test_bytes_keep_non_utf8_bytes_exactly(key: str) -> None:
+    data = b"\xff\xfe latin \xe9 " + key.encode() + b" \x80\n\x00binary\xff\n"
+    assert Redactor().bytes(data) == data.replace(key.encode(), masked(key).encode())
+
+
+def _corpus(seed: int, lines: int = 400) -> list[str]:
+    """Log-like lines mixing keys, secret names, SMS fields and near misses, deterministically."""
+    rng = random.Random(seed)
+    parts = [
+        fake_key(seed) + " ",  # a key ends at a separator; glued to a name it is one token
+        "api_key=",
+        "?token=",
+        "&key=",
+        "x-api-key: ",
+        "Authorization: Bearer ",
+        '"password": "',
+        '\\"code\\": \\"',
+        "'cookie', '",
+        '"content": "',
+        "https://u:p@h/",
+        "monkey",
+        "keyboard",
+        "vsms_id",
+        " ",
+        "=",
+        '"',
+        "'",
+        ":",
+        "&",
+        "\\",
+        "482913",
+        "word",
+        "sms_text",
+        "b'",
+    ]
+    return ["".join(rng.choice(parts) for _ in range(rng.randint(1, 12))) for _ in range(lines)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_anchored_scan_equals_a_full_scan(seed: int) -> None:
+    """The trigger-anchored search finds exactly what ``pattern.sub`` over every offset finds."""
+    redactor = Redactor(secrets=["s3cret-Value"])
+    compiled = redactor._compiled
+    for line in _corpus(seed) + ["s3cret-Value and s3cret%2DValue"]:
+        assert redactor.text(line) == compiled.text.sub(redactor._replace, line), line
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_re2_and_re_give_identical_bytes(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    data = "\n".join(_corpus(seed)).encode() + b"\n\xff\xfe tail"
+    fast = Redactor(secrets=["s3cret-Value"])
+    assert fast._compiled.stream is not None, "google-re2 is a dependency: the fast path must run"
+    expected = fast.bytes(data)
+    monkeypatch.setitem(sys.modules, "re2", None)  # import re2 now fails: pure ``re`` path
+    core._re2.cache_clear()
+    try:
+        slow = Redactor(secrets=["s3cret-Value"])
+        assert slow._compiled.stream is None
+        assert slow.bytes(data) == expected
+        assert (
+            slow.text(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+            == expected
+        )
+    finally:
+        core._re2.cache_clear()
+
+
+def test_text_and_value_never_raise_on_odd_input() -> None:
+    redactor = Redactor()
+    odd = ["", "\x00", "vsms_", "?key=", '"token":', "\\" * 50 + '"', "=" * 1000]
+    for item in odd:
+        assert isinstance(redactor.text(item), str)
+    assert redactor.value(object) is object
+    assert re.fullmatch(r".*", redactor.text("x" * 100_000))

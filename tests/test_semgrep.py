@@ -1,0 +1,148 @@
+"""The semgrep policies, run by the real semgrep over positive and negative examples."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fakes import fake_key
+from vsms_guard import keys
+from vsms_guard.errors import GuardError
+from vsms_guard.findings import render
+from vsms_guard.semgrep import ENV_BINARY, rules_dir, run_semgrep, to_report
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = Path(__file__).parent / "semgrep_cases"
+CLI = str(Path(sys.executable).parent / "vsms-guard")
+ANNOTATION = re.compile(r"(?:#|//)\s*ruleid:\s*([\w-]+)")
+
+
+@pytest.fixture(scope="module")
+def semgrep_env() -> dict[str, str]:
+    binary = os.environ.get(ENV_BINARY) or str(ROOT / ".tools/semgrep/bin/semgrep")
+    if not os.access(binary, os.X_OK):
+        binary = shutil.which("semgrep") or ""
+    if not binary:
+        pytest.skip("semgrep is not installed (run: make tools)")
+    return {**os.environ, ENV_BINARY: binary}
+
+
+@pytest.fixture
+def with_semgrep(semgrep_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_BINARY, semgrep_env[ENV_BINARY])
+
+
+def expected(folder: Path) -> set[tuple[str, int, str]]:
+    """(file, line, rule) for every ``ruleid:`` annotation: the finding is on the next line."""
+    out = set()
+    for path in folder.iterdir():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = ANNOTATION.search(line)
+            if match:
+                out.add((path.name, number + 1, match[1]))
+    return out
+
+
+def write_key_cases(folder: Path) -> None:
+    """Hard-coded key examples are built at run time: the repository never holds a key."""
+    key = fake_key("semgrep")
+    (folder / "key_bad.py").write_text(
+        f'# ruleid: vsms-hardcoded-key-python\nAPI_KEY = "{key}"\n', encoding="utf-8"
+    )
+    (folder / "key_bad.js").write_text(
+        f'// ruleid: vsms-hardcoded-key-js\nconst apiKey = "{key}";\n', encoding="utf-8"
+    )
+    (folder / "key_good.py").write_text(
+        'import os\nAPI_KEY = os.environ["VIRTUALSMS_API_KEY"]\n'
+        'EXAMPLE = "vsms_your_key_here"\nDOC = "vsms_example_key_for_the_documentation"\n',
+        encoding="utf-8",
+    )
+
+
+def test_every_rule_fires_on_its_positives_and_never_on_negatives(
+    tmp_path: Path, with_semgrep: None
+) -> None:
+    cases = tmp_path / "cases"
+    shutil.copytree(CASES, cases)
+    write_key_cases(cases)
+    report = to_report(run_semgrep(cases), cases)
+    found = {(f.path, f.line, f.rule_id.split("/", 1)[1]) for f in report.findings}
+    assert found == expected(cases)
+    assert not any(path.startswith(("python_good", "js_good", "key_good")) for path, _, _ in found)
+    rule_ids = {
+        rule["id"]
+        for doc in rules_dir().glob("*.yaml")
+        for rule in yaml.safe_load(doc.read_text())["rules"]
+    }
+    assert {rule for _, _, rule in found} == rule_ids  # each rule has a positive example
+    assert fake_key("semgrep") not in render(report, "json")  # the key is never quoted
+
+
+def test_hardcoded_key_rules_agree_with_keys_py() -> None:
+    """semgrep cannot run keys.is_key, so its regexes are checked against it here."""
+    samples = [fake_key(i, length=20 + i % 30) for i in range(40)]
+    samples += sorted(keys.PLACEHOLDERS | keys.IDENTIFIERS)
+    samples += ["vsms_your_api_key_here_replace_me", "vsms_example_key_for_the_documentation"]
+    for doc in rules_dir().glob("*.yaml"):
+        for rule in yaml.safe_load(doc.read_text())["rules"]:
+            if "hardcoded-key" not in rule["id"]:
+                continue
+            find, skip = (
+                re.compile(p[1:-1].strip("=~/"))
+                for p in (rule["patterns"][0]["pattern"], rule["patterns"][1]["pattern-not"])
+            )
+            for sample in samples:
+                flagged = bool(find.search(sample)) and not skip.search(sample)
+                assert flagged == keys.is_key(sample), (rule["id"], keys.mask(sample))
+
+
+def test_broken_rules_are_could_not_check(tmp_path: Path, with_semgrep: None) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: broken\n    pattern: $X ==\n", encoding="utf-8")
+    (tmp_path / "a.py").write_text("x = 1\n", encoding="utf-8")
+    with pytest.raises(GuardError, match="semgrep failed"):
+        run_semgrep(tmp_path / "a.py", rules=rules)
+
+
+def test_cli_formats_and_exit_codes(tmp_path: Path, semgrep_env: dict[str, str]) -> None:
+    shutil.copy(CASES / "js_bad.ts", tmp_path / "server.ts")
+    shutil.copy(CASES / "python_good.py", tmp_path / "good.py")
+    run = subprocess.run(
+        [CLI, "semgrep", str(tmp_path), "--format", "sarif"],
+        capture_output=True,
+        text=True,
+        env=semgrep_env,
+        timeout=600,
+    )
+    assert run.returncode == 1, run.stderr
+    results = json.loads(run.stdout)["runs"][0]["results"]
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {
+        "server.ts"
+    }
+    (tmp_path / "server.ts").unlink()
+    clean = subprocess.run(
+        [CLI, "semgrep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=semgrep_env,
+        timeout=600,
+    )
+    assert (clean.returncode, clean.stdout) == (0, "0 findings\n")
+
+
+def test_missing_semgrep_is_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, ENV_BINARY: str(tmp_path / "no-semgrep")}
+    run = subprocess.run(
+        [CLI, "semgrep", str(tmp_path)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith("vsms-guard: error: VSMS_GUARD_SEMGREP=")
+    assert "Traceback" not in run.stderr

@@ -1,0 +1,183 @@
+"""``vsms-guard webhook sign|verify|serve`` as real subprocesses of the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+VSMS_GUARD = str(Path(sys.executable).with_name("vsms-guard"))  # the console script
+SECRET = "whsec_" + "Hu2" * 10
+OLD_SECRET = "whsec_" + "Wd6" * 10
+
+
+def body_bytes(n: int = 0) -> bytes:
+    stamp = datetime.now(UTC).isoformat()
+    return json.dumps(
+        {
+            "id": f"evt_01JCLITEST{n:016d}",
+            "type": "sms.received",
+            "created_at": stamp,
+            "data": {"order_id": "o-1", "code": "5521", "message": "code 5521", "test": True},
+        }
+    ).encode()
+
+
+def run(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None):
+    done = subprocess.run(
+        [VSMS_GUARD, "webhook", *args],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+    out, err = done.stdout.decode(), done.stderr.decode()
+    for secret in (SECRET, OLD_SECRET):
+        assert secret not in out and secret not in err
+    return done.returncode, out, err
+
+
+def test_sign_then_verify_from_the_shell(tmp_path):
+    body = tmp_path / "event.json"
+    body.write_bytes(body_bytes(1))
+    env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
+    code, headers, _ = run("sign", "--body", str(body), env=env)
+    assert code == 0 and "X-VirtualSMS-Signature: sha256=" in headers
+    (tmp_path / "headers.txt").write_text(headers)
+    rotated = {"VIRTUALSMS_WEBHOOK_SECRET": f"{OLD_SECRET},{SECRET}"}
+    verify = ("verify", "--body", str(body), "--headers", str(tmp_path / "headers.txt"))
+    code, out, _ = run(*verify, env=rotated)
+    assert code == 0 and out.startswith("verified: evt_01JCLITEST") and "test delivery" in out
+
+    body.write_bytes(body_bytes(1).replace(b"5521", b"0000"))
+    code, out, _ = run(*verify, env=env)
+    assert (code, out.strip()) == (1, "webhook refused: mismatch")
+
+
+def test_json_headers_stdin_body_and_secret_file(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(f"# rotated on Monday\n{SECRET}\n")
+    data = body_bytes(2)
+    code, out, _ = run("sign", "--secret-file", str(secret_file), "--format", "json", stdin=data)
+    assert code == 0
+    headers = json.loads(out)
+    (tmp_path / "h.json").write_text(json.dumps(headers))
+    code, out, _ = run(
+        "verify",
+        "--secret-file",
+        str(secret_file),
+        "--headers",
+        str(tmp_path / "h.json"),
+        stdin=data,
+    )
+    assert code == 0, out
+    stale = [f"-H=X-VirtualSMS-Timestamp: {int(time.time()) - 1000}"]
+    code, out, _ = run(
+        "verify",
+        "--secret-file",
+        str(secret_file),
+        "--headers",
+        str(tmp_path / "h.json"),
+        *stale,
+        stdin=data,
+    )
+    assert code == 1 and "stale" in out
+
+
+def test_replay_store_option_catches_the_second_verify(tmp_path):
+    data = body_bytes(3)
+    (tmp_path / "b").write_bytes(data)
+    env = {"HOOK_SECRET": SECRET}
+    _, headers, _ = run(
+        "sign", "--secret-env", "HOOK_SECRET", "--body", str(tmp_path / "b"), env=env
+    )
+    (tmp_path / "h").write_text(headers)
+    args = (
+        "verify",
+        "--secret-env",
+        "HOOK_SECRET",
+        "--body",
+        str(tmp_path / "b"),
+        "--headers",
+        str(tmp_path / "h"),
+        "--replay",
+        str(tmp_path / "replay.sqlite"),
+    )
+    assert run(*args, env=env)[0] == 0
+    code, out, _ = run(*args, env=env)
+    assert code == 1 and "replayed" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("sign", "--body", "/nonexistent"), {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}, "cannot read"),
+        (("sign",), {"VIRTUALSMS_WEBHOOK_SECRET": ""}, "not set or empty"),
+        (("sign", "--secret-env", "NOPE_NOT_SET"), {}, "NOPE_NOT_SET"),
+        (("sign", "--secret-file", "/nonexistent"), {}, "cannot read secret file"),
+        (("verify", "-H", "no colon here"), {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}, "Name: value"),
+        (("verify", "--tolerance", "-5"), {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}, "bad_config"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(args, env, message):
+    code, _, err = run(*args, env=env, stdin=b"{}")
+    assert code == 2 and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--secret", SECRET], [f"--secret={SECRET}"], [SECRET], ["--secret-env", SECRET]],
+    ids=["option", "option=value", "positional", "value-as-env-name"],
+)
+def test_secrets_on_the_command_line_are_refused_without_echo(argv):
+    code, _, err = run("sign", *argv, stdin=b"{}")
+    assert code == 2 and "--secret-env" in err  # run() checks the value is not echoed
+
+
+def test_serve_receives_a_signed_delivery_and_stores_it(tmp_path):
+    db = tmp_path / "events.sqlite"
+    proc = subprocess.Popen(
+        [VSMS_GUARD, "webhook", "serve", "--port", "0", "--db", str(db)],
+        env={**os.environ, "VIRTUALSMS_WEBHOOK_SECRET": f"{OLD_SECRET},{SECRET}"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = None
+        for line in proc.stderr:  # uvicorn announces the port it was given
+            assert SECRET not in line
+            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "serve did not start"
+        data = body_bytes(4)
+        env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
+        (tmp_path / "b").write_bytes(data)
+        _, headers_text, _ = run("sign", "--body", str(tmp_path / "b"), env=env)
+        headers = dict(line.split(": ", 1) for line in headers_text.splitlines())
+        first = httpx.post(url + "/webhooks/virtualsms", content=data, headers=headers)
+        second = httpx.post(url + "/webhooks/virtualsms", content=data, headers=headers)
+        forged = httpx.post(url + "/webhooks/virtualsms", content=data + b" ", headers=headers)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert first.json()["status"] == "ok" and second.json()["status"] == "duplicate"
+    assert forged.status_code == 400
+    with sqlite3.connect(db) as con:
+        stored = con.execute("SELECT id, type, test FROM events").fetchall()
+        bodies = con.execute("SELECT body FROM sms_bodies").fetchall()
+        statuses = [r[0] for r in con.execute("SELECT status FROM access_log ORDER BY id")]
+    assert stored == [(json.loads(data)["id"], "sms.received", 1)]
+    assert json.loads(bodies[0][0]) == {"message": "code 5521", "code": "5521"}
+    assert statuses == [200, 200, 400]

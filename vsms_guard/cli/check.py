@@ -1,0 +1,110 @@
+"""``vsms-guard check [PATH]``: every checker over a path, one report, one exit code.
+
+Also home of the output options every gate command shares (``add_output_options``/``emit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vsms_guard.checks import CHECKERS, run, with_settings
+from vsms_guard.config import load_config
+from vsms_guard.errors import GuardError
+from vsms_guard.findings import FORMATS, Report, Severity, render
+
+EPILOG = """\
+checkers: secrets (leaked vsms_ keys), versions (virtualsms-mcp support policy),
+semgrep (vsms-guard policies), audit (pip-audit; skipped dependencies are "could not check").
+
+examples:
+  vsms-guard check .
+  vsms-guard check . --format sarif --output vsms-guard.sarif --github
+  vsms-guard check . --skip audit --production
+
+exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input or something could not be
+checked.
+"""
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--format/--output/--github/--fail-on, the same for every gate command."""
+    parser.add_argument("--format", choices=sorted(FORMATS), default="text")
+    parser.add_argument(
+        "-o", "--output", type=Path, help="write the --format report here; stdout gets the text"
+    )
+    parser.add_argument(
+        "--github",
+        action="store_true",
+        help="also print GitHub Actions annotations (::error file=…) on stdout",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=[Severity.ERROR.value, Severity.WARNING.value],
+        default=Severity.ERROR.value,
+        help="lowest severity that fails the run (default: error)",
+    )
+
+
+def emit(report: Report, args: argparse.Namespace) -> int:
+    """Write the report as asked and return the exit code. With ``--output`` the file gets the
+    chosen format and stdout still gets the readable text report, so CI logs show the findings."""
+    text = render(report, args.format)
+    if args.output is not None:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise GuardError(f"{args.output}: cannot write report: {exc.strerror}") from None
+        sys.stdout.write(render(report, "text"))
+    elif not (args.github and args.format == "github"):
+        sys.stdout.write(text)
+    if args.github:
+        sys.stdout.write(render(report, "github"))
+    return report.exit_code(Severity(args.fail_on))
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run every vsms-guard checker over a path: one report, one exit code.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", nargs="?", default=".", type=Path, metavar="PATH")
+    parser.add_argument(
+        "--only", action="append", choices=list(CHECKERS), help="run only this checker (repeatable)"
+    )
+    parser.add_argument(
+        "--skip", action="append", choices=list(CHECKERS), default=[], help="skip a checker"
+    )
+    parser.add_argument("--config", type=Path, help="config file (default: found in PATH)")
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="versions: unpinned commands and ranges warn; production asks for exact pins",
+    )
+    parser.add_argument(
+        "--allow-skipped-audit",
+        action="store_true",
+        help="audit: report dependencies pip-audit could not check as a warning instead of "
+        "failing with exit 2 (use only where the vulnerability service is unreachable)",
+    )
+    add_output_options(parser)
+    return parser
+
+
+def main(argv: list[str], prog: str = "vsms-guard check") -> int:
+    args = build_parser(prog).parse_args(argv)
+    root: Path = args.path
+    if not root.exists():
+        raise GuardError(f"{root}: no such file or directory")
+    config = load_config(root, args.config)
+    if args.production:
+        config = with_settings(config, "versions", production=True)
+    if args.allow_skipped_audit:
+        config = with_settings(config, "audit", allow_skipped=True)
+    names = [n for n in (args.only or CHECKERS) if n not in args.skip]
+    if not names:
+        raise GuardError("--only/--skip left no checker to run")
+    return emit(run(root, config, names), args)

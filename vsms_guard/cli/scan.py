@@ -1,0 +1,157 @@
+"""``vsms-guard scan``: find leaked vsms_ keys in trees, staged files or git history.
+
+Argument parsing and printing only; the work is in ``scanners``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from vsms_guard.config import load_config
+from vsms_guard.errors import GuardError
+from vsms_guard.findings import EXIT_CLEAN, FORMATS, render
+
+EPILOG = """\
+examples:
+  vsms-guard scan .                        scan a folder (git repository or not)
+  vsms-guard scan --staged                 scan what is about to be committed
+  vsms-guard scan --history                scan every commit of every ref
+  vsms-guard scan . --history main..HEAD   scan the commits of a range
+  vsms-guard scan . --write-baseline .vsms-guard-baseline.json
+  detect-secrets scan --plugin "$(vsms-guard scan --print-plugin-path)"
+
+exit codes: 0 clean, 1 keys found, 2 bad input or something could not be checked.
+"""
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Find leaked VirtualSMS API keys (vsms_…). Output never shows a whole key.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders (default: .); with --staged, the files to check; "
+        "with --history, the repository",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--staged", action="store_true", help="scan the staged content (the index), not the disk"
+    )
+    mode.add_argument(
+        "--history",
+        nargs="?",
+        const="",
+        metavar="REV-RANGE",
+        help="scan git history: every ref, or the commits of REV-RANGE (e.g. main..HEAD)",
+    )
+    parser.add_argument("--format", choices=sorted(FORMATS), default="text")
+    parser.add_argument("-o", "--output", type=Path, help="write the report here, not stdout")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="accept the keys of a vsms-guard or detect-secrets baseline (repeatable)",
+    )
+    parser.add_argument(
+        "--write-baseline",
+        type=Path,
+        metavar="FILE",
+        help="accept every key found now: write their fingerprints to FILE and exit 0",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="ask the VirtualSMS API whether each found key is live (sends each key there)",
+    )
+    parser.add_argument("--base-url", help="VirtualSMS base URL for --verify")
+    parser.add_argument("--config", type=Path, help="config file (default: found in the root)")
+    parser.add_argument("--jobs", type=int, help="worker processes for trees (default: CPUs)")
+    parser.add_argument(
+        "--print-plugin-path",
+        action="store_true",
+        help="print the path of the detect-secrets plugin file and exit",
+    )
+    return parser
+
+
+def plugin_path() -> str:
+    """Where ``detect-secrets scan --plugin`` finds our detector."""
+    spec = importlib.util.find_spec("scanners.detect_secrets_plugin")
+    if spec is None or spec.origin is None:
+        raise GuardError("the detect-secrets plugin file is missing from this installation")
+    return spec.origin
+
+
+def _collect(args: argparse.Namespace):  # noqa: ANN202 - (leaks, problems, settings)
+    from scanners import git, tree
+    from scanners.settings import scan_settings
+
+    if args.staged or args.history is not None:
+        if args.history is not None and len(args.paths) > 1:
+            raise GuardError("--history takes one repository path")
+        where = Path(args.paths[0]) if args.history is not None and args.paths else Path.cwd()
+        root = git.repo_root(where)
+        settings = scan_settings(load_config(root, args.config), root)
+        if args.staged:
+            leaks, problems = git.collect_staged(Path.cwd(), args.paths, settings.exclude)
+        else:
+            leaks, problems = git.collect_history(where, args.history or None, settings.exclude)
+        return leaks, problems, settings
+    paths = args.paths or ["."]
+    root = Path(paths[0]) if len(paths) == 1 and os.path.isdir(paths[0]) else Path.cwd()
+    settings = scan_settings(load_config(root, args.config), root)
+    leaks, problems = tree.collect(paths, root, settings.exclude, args.jobs)
+    return leaks, problems, settings
+
+
+def main(argv: list[str], prog: str = "vsms-guard scan") -> int:
+    args = build_parser(prog).parse_args(argv)
+    if args.print_plugin_path:
+        print(plugin_path())
+        return EXIT_CLEAN
+    if args.jobs is not None and args.jobs < 1:
+        raise GuardError("--jobs must be at least 1")
+    leaks, problems, settings = _collect(args)
+    base_url = args.base_url or settings.base_url
+    if args.verify:
+        from scanners.verify import check_base_url
+
+        check_base_url(base_url)  # refuse an unsafe URL even when nothing is found
+
+    from scanners import baseline
+    from scanners.leaks import build_report
+
+    if args.write_baseline is not None:
+        if problems:
+            raise GuardError(f"baseline not written: could not check {problems[0]}")
+        n = baseline.write(args.write_baseline, leaks)
+        print(f"{args.write_baseline}: {n} key(s) accepted (fingerprints only)", file=sys.stderr)
+        return EXIT_CLEAN
+    accepted = baseline.load([*settings.baselines, *args.baseline])
+    leaks = [leak for leak in leaks if not accepted(leak.hit.key)]
+    verdicts = None
+    if args.verify and leaks:
+        from scanners.verify import verify_keys
+
+        verdicts = verify_keys((leak.hit.key for leak in leaks), base_url)
+    report = build_report(leaks, problems, verdicts=verdicts)
+    text = render(report, args.format)
+    if args.output is not None:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise GuardError(f"{args.output}: cannot write report: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return report.exit_code()

@@ -1,0 +1,231 @@
+"""``vsms-guard webhook sign|verify|serve``: test receivers from the shell, or run one.
+
+Secrets come from an environment variable or a file, never from argv (visible in ``ps``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from vsms_guard.errors import GuardError
+from vsms_guard.findings import EXIT_CLEAN, EXIT_FINDINGS
+from vsms_guard.redact import default_redactor
+from vsms_guard.webhooks import DEFAULT_TOLERANCE, Verifier, WebhookError, sign
+
+SECRET_ENV = "VIRTUALSMS_WEBHOOK_SECRET"
+_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")  # anything else might be a pasted secret
+
+
+def _add_secret_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--secret-env",
+        action="append",
+        metavar="NAME",
+        help=f"environment variable holding the secret; several secrets may be separated by "
+        f"commas during a rotation (default: {SECRET_ENV}); repeatable",
+    )
+    parser.add_argument(
+        "--secret-file",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="file with one secret per line ('#' comments allowed); repeatable",
+    )
+
+
+def load_secrets(env_names: list[str] | None, files: list[Path] | None) -> list[str]:
+    """Secrets from the named environment variables and files (default: ``SECRET_ENV``)."""
+    secrets: list[str] = []
+    names = env_names or ([] if files else [SECRET_ENV])
+    for name in names:
+        value = os.environ.get(name)
+        if not value or not value.strip():
+            shown = name if _ENV_NAME_RE.fullmatch(name) else "given by --secret-env"
+            raise GuardError(
+                f"environment variable {shown} is not set or empty "
+                f"(--secret-env takes the variable's NAME, not the secret)"
+            )
+        secrets.extend(part.strip() for part in value.split(",") if part.strip())
+    for path in files or []:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GuardError(f"{path}: cannot read secret file: {type(exc).__name__}") from None
+        found = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        if not found:
+            raise GuardError(f"{path}: no secret in file")
+        secrets.extend(found)
+    redactor = default_redactor()
+    for secret in secrets:
+        redactor.add_secret(secret)
+    return secrets
+
+
+def _read_body(source: str) -> bytes:
+    if source == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise GuardError(f"{source}: cannot read body: {exc.strerror}") from None
+
+
+def _read_headers(path: Path | None, extra: list[str] | None) -> dict[str, str]:
+    """Headers from a JSON object file or ``Name: value`` lines, then ``-H`` options."""
+    lines: list[str] = []
+    headers: dict[str, str] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GuardError(f"{path}: cannot read headers: {type(exc).__name__}") from None
+        if text.lstrip().startswith("{"):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                raise GuardError(f"{path}: headers file is not valid JSON") from None
+            if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+                raise GuardError(f"{path}: headers JSON must map names to strings")
+            headers.update(data)
+        else:
+            lines.extend(text.splitlines())
+    lines.extend(extra or [])
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise GuardError(f"header line without 'Name: value' form: {name.strip()[:40]!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _sign(args: argparse.Namespace) -> int:
+    secrets = load_secrets(args.secret_env, args.secret_file)
+    headers = sign(
+        _read_body(args.body),
+        secrets[0],
+        timestamp=args.timestamp,
+        delivery_id=args.delivery_id,
+    )
+    if args.format == "json":
+        print(json.dumps(headers, indent=2))
+    else:
+        for name, value in headers.items():
+            print(f"{name}: {value}")
+    return EXIT_CLEAN
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from vsms_guard.replay import open_store
+
+    secrets = load_secrets(args.secret_env, args.secret_file)
+    store = open_store(args.replay) if args.replay else None
+    verifier = Verifier(
+        secrets,
+        tolerance=args.tolerance,
+        require_timestamp=not args.no_timestamp,
+        replay_store=store,
+    )
+    body = _read_body(args.body)
+    headers = _read_headers(args.headers, args.header)
+    try:
+        event = verifier.verify(body, headers, now=args.now)
+    except WebhookError as exc:
+        print(exc)
+        return EXIT_FINDINGS
+    finally:
+        if store is not None:
+            store.close()
+    test = " (test delivery)" if event.test else ""
+    print(f"verified: {event.id} {event.type}{test}")
+    return EXIT_CLEAN
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from vsms_guard import retention
+    from vsms_guard.receiver import EventStore, create_app
+    from vsms_guard.replay import open_store
+
+    secrets = load_secrets(args.secret_env, args.secret_file)
+    policy = retention.load_policy(args.policy)
+    store = EventStore(args.db, sms_body_fields=policy.sms_body_fields)
+    replay = open_store(args.replay or str(args.db))
+    verifier = Verifier(
+        secrets, tolerance=args.tolerance, max_age=policy.replay_ids, replay_store=replay
+    )
+    app = create_app(verifier, store, path=args.path, policy=policy)
+    print(
+        f"vsms-guard: receiving VirtualSMS webhooks at POST {args.path}; events in {args.db}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        replay.close()
+        store.close()
+    return EXIT_CLEAN
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    # No abbreviations: argparse's "ambiguous option" error would echo a mistaken --secret=VALUE.
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.splitlines()[0], allow_abbrev=False
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+
+    p = sub.add_parser(
+        "sign", allow_abbrev=False, help="print the headers VirtualSMS would send with a body"
+    )
+    p.add_argument("--body", default="-", help="file with the raw body, '-' for stdin")
+    p.add_argument("--timestamp", type=int, help="unix seconds (default: now)")
+    p.add_argument("--delivery-id", help="X-VirtualSMS-Delivery value (default: random)")
+    p.add_argument("--format", choices=("headers", "json"), default="headers")
+    _add_secret_args(p)
+    p.set_defaults(run=_sign)
+
+    p = sub.add_parser(
+        "verify", allow_abbrev=False, help="verify a captured delivery; exit 1 when refused"
+    )
+    p.add_argument("--body", default="-", help="file with the raw body, '-' for stdin")
+    p.add_argument("--headers", type=Path, help="JSON object or 'Name: value' lines")
+    p.add_argument("-H", "--header", action="append", help="one 'Name: value' header")
+    p.add_argument("--tolerance", type=int, default=DEFAULT_TOLERANCE, help="seconds, ± (300)")
+    p.add_argument("--now", type=float, help="unix seconds to verify at (default: now)")
+    p.add_argument("--no-timestamp", action="store_true", help="accept a missing timestamp")
+    p.add_argument("--replay", metavar="STORE", help="replay store: SQLite path, redis://…")
+    _add_secret_args(p)
+    p.set_defaults(run=_verify)
+
+    p = sub.add_parser(
+        "serve", allow_abbrev=False, help="reference receiver storing events in SQLite"
+    )
+    p.add_argument("--db", type=Path, default=Path("webhooks.sqlite"), help="SQLite event store")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    p.add_argument("--path", default="/webhooks/virtualsms", help="webhook URL path")
+    p.add_argument("--replay", metavar="STORE", help="memory, redis://…, or SQLite path (--db)")
+    p.add_argument("--policy", type=Path, help="retention policy file (shipped one by default)")
+    p.add_argument("--tolerance", type=int, default=DEFAULT_TOLERANCE)
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    _add_secret_args(p)
+    p.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: list[str], prog: str = "vsms-guard webhook") -> int:
+    args, unknown = build_parser(prog).parse_known_args(argv)
+    if unknown:  # argparse would echo them, and a mistaken "--secret VALUE" must not be printed
+        raise GuardError(
+            f"{len(unknown)} unrecognized argument(s); secrets are read from --secret-env or "
+            f"--secret-file, never from the command line"
+        )
+    return args.run(args)

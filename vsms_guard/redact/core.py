@@ -1,0 +1,513 @@
+"""Redactor core: masks keys, registered secrets, secret fields and SMS content.
+
+One set of patterns, compiled for ``str`` and for ``bytes``, serves every caller (log adapters,
+Sentry hooks, the stream filter, the MCP server), so they can never disagree on what is secret.
+What a key is comes from ``vsms_guard.keys``; this module only adds the context around it:
+header and query names, mapping fields, and SMS bodies and codes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import string
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, AnyStr
+from urllib.parse import quote, quote_plus
+
+from vsms_guard import keys
+
+ENV_KEY = "VIRTUALSMS_API_KEY"
+MIN_SECRET_LEN = 4  # shorter exact values would mask ordinary words
+REDACTED = "[redacted]"
+SMS_REDACTED = "[redacted:sms]"
+MAX_DEPTH = 64  # deeper structures are cut rather than walked (cycles, hostile payloads)
+
+# Field, header and query-parameter names whose values are secret. Compared normalised
+# (lower case, ``-``/``_`` removed), so ``X-Api-Key``, ``x_api_key`` and ``apiKey`` all match.
+SECRET_NAMES = frozenset(
+    {
+        "x-api-key",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "cookies",
+        "api_key",
+        "apiKey",
+        "key",
+        "token",
+        "secret",
+        "webhook_secret",
+        "password",
+    }
+)
+# Names ending like this are secret too: access_token, client_secret, db_password, my_api_key.
+SECRET_SUFFIXES = ("token", "secret", "password", "passwd", "apikey")
+# VirtualSMS payload fields holding SMS bodies or extracted codes (FACTS §1); ``content`` only
+# inside ``messages[]`` and ``message`` only inside a WebSocket ``sms``/``sms_received`` push.
+SMS_FIELDS = frozenset({"full_text", "sms_text", "sms_code", "code"})
+SMS_PUSH_TYPES = frozenset({"sms", "sms_received"})
+# Bare query strings (no ``?``), as Sentry and HTTP breadcrumbs store them.
+QUERY_FIELDS = frozenset({"query_string", "querystring", "http.query"})
+# A ``code`` that looks like this is an error or status code, not an SMS code.
+_NOT_SMS_CODE = re.compile(r"[A-Za-z_.-]+|-?\d{1,3}|-\d+")
+_AUTH_SCHEME = re.compile(r"(?i)(bearer|basic|token|digest|apikey)(\s+)(\S+)")
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("-", "").replace("_", "")
+
+
+_SECRET_NORM = frozenset(map(_norm, SECRET_NAMES))
+
+
+@functools.lru_cache(maxsize=1024)
+def is_secret_name(name: str) -> bool:
+    """True for a header, query or field name whose value must never be logged."""
+    norm = _norm(name)
+    return norm in _SECRET_NORM or norm.endswith(SECRET_SUFFIXES)
+
+
+@functools.lru_cache(maxsize=4096)
+def masked(secret: str) -> str:
+    """Replacement text for a secret: keeps the prefix and a short fingerprint, nothing else.
+    Cached: a log repeats the same few keys."""
+    head = keys.PREFIX if secret.startswith(keys.PREFIX) else ""
+    return f"{head}…[redacted:{keys.fingerprint(secret, 8)}]"
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_mask(candidate: str) -> str | None:
+    """``masked(candidate)`` if it is a key, else None; cached, as a log repeats its keys."""
+    return masked(candidate) if keys.is_key(candidate) else None
+
+
+# --- patterns --------------------------------------------------------------------------------
+# Written in the syntax Python's ``re`` and RE2 share (no look-around, no back-references): ``re``
+# runs them on log messages, RE2 (linear time, one pass) on raw streams when installed.
+# Names: case-insensitive; the surrounding pattern anchors them on both sides.
+_NAMES = (
+    r"(?i:[\w.-]*?(?:api[-_]?key|token|secret|password|passwd)|key"
+    r"|(?:proxy[-_]?)?authorization|(?:set[-_]?)?cookie)"
+)
+_SMS_NAMES = r"(?i:full_text|sms_text|sms_code|code|content)"
+_HEADER_NAMES = r"(?i:(?:x-)?api-key|(?:proxy-)?authorization|(?:set-)?cookie)"
+# Quoted field in JSON, JSON inside a JSON string (escaped quotes) or a Python repr, with ``:``,
+# ``,`` (a header pair tuple) or ``=`` after the name: "x-api-key": "…", (b'cookie', b'…').
+_QUOTED = (
+    rf"b?(?P<nq>\\*[\"'])(?P<qname>{_NAMES}|{_SMS_NAMES})\\*[\"'][ \t]*[:,=][ \t]*b?"
+    r"(?:\\+\"(?P<qesc>(?:[^\"\\\n]|\\[^\"\n])*)\\+\""
+    r"|\"(?P<qdq>(?:[^\"\\\n]|\\.)*)\""
+    r"|'(?P<qsq>(?:[^'\\\n]|\\.)*)'"
+    r"|(?P<qnum>-?\d+(?:\.\d+)?))"
+)
+# name=value: URL query parameters, logfmt, structlog's key=value, Python keyword reprs.
+_KV = (
+    rf"(?:(?m:^)|[^\w.-])(?P<kname>{_NAMES})="
+    r"(?P<kval>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|[^\s&;,#\"'<>()\[\]{}]*)"
+)
+# A header written as text ("> x-api-key: …" from websockets, "-H 'Authorization: …'").
+_HEADER = (
+    rf"(?:(?m:^)|[^\w-])(?P<hname>{_HEADER_NAMES})[ \t]*:[ \t]*"
+    r"(?P<hval>\"[^\"\r\n]*\"|'[^'\r\n]*'|[^\r\n\"']*)"
+)
+_USERINFO = r"://(?P<user>[^\s/:@]+):(?P<pw>[^\s/@]+)@"
+# Every match holds one of these (any case) or the start of a registered secret: the pattern is
+# only tried next to them.
+TRIGGER_WORDS = (
+    keys.PREFIX,
+    "key",
+    "token",
+    "secret",
+    "passw",
+    "authoriz",
+    "cookie",
+    "code",
+    "content",
+    "_text",
+    "://",
+)
+_TRIGGER_BYTES = tuple(word.encode() for word in TRIGGER_WORDS)
+
+
+_NEVER = r"\b\B"  # matches nothing: the secret group exists even with no secret registered
+
+
+def _compile_full(secret_alt: str) -> str:
+    return "|".join(
+        (
+            f"(?P<key>{keys.CANDIDATE_RE.pattern})",
+            f"(?P<secret>{secret_alt or _NEVER})",
+            _QUOTED,
+            _KV,
+            _HEADER,
+            _USERINFO,
+        )
+    )
+
+
+@functools.cache
+def _re2() -> Any:
+    """The google-re2 module, or None when it is not installed (then ``re`` does all work)."""
+    try:
+        import re2
+    except ImportError:
+        return None
+    return re2
+
+
+_NAME_CHARS = string.ascii_letters + string.digits + "_.-"
+_QUOTE_CHARS = "\\\"'b"  # what may stand before a quoted name: b'…', \"…\"
+_MAX_NAME = 1024
+
+
+def _holds_any(text: AnyStr, needles: Iterable[AnyStr]) -> bool:
+    for needle in needles:  # a plain loop: measurably cheaper than any() on short texts
+        if needle in text:
+            return True
+    return False
+
+
+def _anchored_sub(
+    text: AnyStr,
+    words: Iterable[AnyStr],
+    heads: Iterable[AnyStr],
+    pattern: re.Pattern[AnyStr],
+    replace: Callable[[re.Match[AnyStr]], AnyStr],
+) -> AnyStr:
+    """``pattern.sub(replace, text)``, trying the pattern only next to trigger words.
+
+    Every match holds a trigger word (any case) or a registered secret's head (exact case), in
+    a token it starts at most a quote or separator before. Trying those few offsets gives what a
+    full scan gives (a test holds it to that), at a cost set by the triggers, not the length.
+    """
+    lowered = text.lower()
+    if not _holds_any(lowered, words) and not _holds_any(text, heads):
+        return text  # the common case, kept cheap: logging pays it on every record
+    positions: set[int] = set()
+    for needles, haystack in ((words, lowered), (heads, text)):
+        for needle in needles:
+            found = haystack.find(needle)
+            while found >= 0:
+                positions.add(found)
+                found = haystack.find(needle, found + 1)
+    binary = isinstance(text, bytes)
+    name_chars = _NAME_CHARS.encode() if binary else _NAME_CHARS
+    quote_chars = _QUOTE_CHARS.encode() if binary else _QUOTE_CHARS
+    out: list[AnyStr] = []
+    done = 0
+    for position in sorted(positions):
+        while position >= done:
+            low = max(done, position - _MAX_NAME)
+            before = text[low:position].rstrip(name_chars).rstrip(quote_chars)
+            match = None
+            for start in range(max(done, low + len(before) - 1), position + 1):
+                match = pattern.match(text, start)
+                if match is not None:
+                    break
+            if match is None:
+                break
+            out.append(text[done : match.start()])
+            out.append(replace(match))
+            done = match.end()
+    out.append(text[done:])
+    return text[:0].join(out)
+
+
+def _variants(secret: str) -> set[str]:
+    """Spellings a secret takes in logs: as is, JSON-escaped, percent-encoded."""
+    found = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    found |= {quote(secret, safe=""), quote_plus(secret, safe="")}
+    return found
+
+
+class _Compiled:
+    """Everything derived from the registered secrets, swapped as one object (thread-safe)."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        ordered = sorted(secrets, key=len, reverse=True)
+        full = _compile_full("|".join(map(re.escape, ordered)))
+        self.text = re.compile(full)
+        # surrogateescape keeps the non-UTF-8 bytes of a registered secret exactly
+        self.bytes = re.compile(full.encode("utf-8", "surrogateescape"))
+        re2 = _re2()
+        self.stream = None
+        if re2 is not None:
+            options = re2.Options()
+            options.encoding = re2.Options.Encoding.LATIN1  # byte-exact on non-UTF-8 logs
+            options.log_errors = False
+            self.stream = re2.compile(full.encode("utf-8", "surrogateescape"), options)
+        self.heads = tuple({secret[:8] for secret in ordered})
+        self.heads_bytes = tuple(h.encode("utf-8", "surrogateescape") for h in self.heads)
+
+
+class Redactor:
+    """Masks anything ``keys`` calls a key, exact secret values registered with it, the values of
+    secret headers / query parameters / fields, and (unless ``mask_sms=False``) SMS content."""
+
+    def __init__(self, secrets: Iterable[str] = (), *, mask_sms: bool = True) -> None:
+        self.mask_sms = mask_sms
+        self._lock = threading.Lock()
+        self._secrets: dict[str, str] = {}  # spelling -> the secret it spells
+        self._compiled = _Compiled(())
+        for secret in secrets:
+            self.add_secret(secret)
+
+    # --- registration ------------------------------------------------------------------------
+    def add_secret(self, value: str | bytes | None) -> None:
+        """Register an exact value (env key, webhook secret, …) to mask whatever its shape.
+
+        Values that ``keys.is_key`` accepts are masked by pattern already and are not stored, so
+        registering every per-request key costs nothing and the set does not grow.
+        """
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "surrogateescape")
+        if not value or len(value) < MIN_SECRET_LEN or keys.is_key(value):
+            return
+        with self._lock:
+            if value in self._secrets:
+                return
+            for spelling in _variants(value):
+                if len(spelling) >= MIN_SECRET_LEN:
+                    self._secrets.setdefault(spelling, value)
+            self._compiled = _Compiled(self._secrets)
+
+    def knows(self, value: str) -> bool:
+        """True when ``value`` is exactly a key or a registered secret (or one of its spellings)."""
+        return value in self._secrets or _key_mask(value) is not None
+
+    # --- text and bytes ----------------------------------------------------------------------
+    def text(self, text: str) -> str:
+        """``text`` with every key, registered secret, secret field/header/query value masked."""
+        compiled = self._compiled
+        return _anchored_sub(text, TRIGGER_WORDS, compiled.heads, compiled.text, self._replace)
+
+    def bytes(self, data: bytes) -> bytes:
+        """Like ``text`` for raw bytes; bytes outside the masked spans are kept exactly (non-UTF-8
+        included). With google-re2 installed, one linear pass however many triggers occur."""
+        compiled = self._compiled
+        if compiled.stream is not None:
+            return compiled.stream.sub(self._replace_bytes, data)
+        return _anchored_sub(
+            data, _TRIGGER_BYTES, compiled.heads_bytes, compiled.bytes, self._replace_bytes
+        )
+
+    def url(self, url: object) -> str:
+        """A URL (``str`` or e.g. ``httpx.URL``) with secret query values, userinfo passwords
+        and keys anywhere in it masked; the rest stays as written."""
+        return self.text(str(url))
+
+    def query(self, query: str) -> str:
+        """A bare query string (``a=1&api_key=…``, no ``?``) with secret parameter values masked."""
+        return self.text("?" + query)[1:]
+
+    def headers(self, headers: Any) -> Any:
+        """Headers as a mapping (-> ``dict``) or as ``(name, value)`` pairs (-> ``list``, e.g.
+        ASGI's bytes pairs); secret headers masked, keys masked in every other value."""
+        if isinstance(headers, Mapping):
+            return {name: self._header(name, value) for name, value in headers.items()}
+        return [(name, self._header(name, value)) for name, value in headers]
+
+    def _header(self, name: str | bytes, value: Any) -> Any:
+        text_name = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        if is_secret_name(text_name):
+            return self._secret_value(value)
+        return self.value(value)
+
+    # --- structures --------------------------------------------------------------------------
+    def value(self, obj: Any) -> Any:
+        """A deep copy of ``obj`` (mappings -> dict, lists, tuples, sets) with strings and bytes
+        redacted, secret-named fields masked at any depth and SMS fields masked (``mask_sms``).
+        Other objects are returned as they are."""
+        return self._value(obj, 0)
+
+    def _value(self, obj: Any, depth: int) -> Any:
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, bytes | bytearray):
+            return self.bytes(bytes(obj))
+        if depth >= MAX_DEPTH and isinstance(obj, Mapping | list | tuple | set | frozenset):
+            return REDACTED
+        if isinstance(obj, Mapping):
+            return self._mapping(obj, depth + 1, in_messages=False)
+        if isinstance(obj, list | tuple | set | frozenset):
+            items = [self._value(item, depth + 1) for item in obj]
+            if isinstance(obj, list):
+                return items
+            if hasattr(obj, "_fields"):  # namedtuple
+                return type(obj)(*items)
+            return type(obj)(items)
+        return obj
+
+    def _mapping(self, obj: Mapping, depth: int, in_messages: bool) -> dict:
+        sms_push = self.mask_sms and str(obj.get("type", "")) in SMS_PUSH_TYPES
+        result = {}
+        for name, item in obj.items():
+            text_name = name.decode("latin-1") if isinstance(name, bytes) else name
+            new_name = self._value(name, depth) if isinstance(name, str | bytes) else name
+            if not isinstance(text_name, str):
+                result[new_name] = self._value(item, depth)
+            elif is_secret_name(text_name):
+                result[new_name] = self._secret_value(item)
+            elif self.mask_sms and (
+                text_name in SMS_FIELDS
+                or (in_messages and text_name == "content")
+                or (sms_push and text_name == "message")
+            ):
+                result[new_name] = self._sms_value(text_name, item)
+            elif text_name in QUERY_FIELDS and isinstance(item, str):
+                result[new_name] = self.query(item)
+            elif text_name == "messages" and isinstance(item, list) and depth < MAX_DEPTH:
+                result[new_name] = [
+                    self._mapping(m, depth + 1, in_messages=True)
+                    if isinstance(m, Mapping)
+                    else self._value(m, depth + 1)
+                    for m in item
+                ]
+            else:
+                result[new_name] = self._value(item, depth)
+        return result
+
+    # --- masks ---------------------------------------------------------------------------------
+    def _secret_value(self, value: Any) -> Any:
+        """The mask for the value of a secret field/header: a fingerprint when the value is a
+        known key or secret (tells keys apart), else a plain marker (a hash of a weak password
+        or cookie would be guessable)."""
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, bytes):
+            return self._secret_text(value.decode("utf-8", "surrogateescape")).encode()
+        if isinstance(value, str):
+            return self._secret_text(value)
+        return REDACTED
+
+    def _secret_text(self, value: str) -> str:
+        stripped = value.strip().strip("\"'")
+        if not stripped:
+            return value
+        if self.knows(stripped):
+            return masked(self._secrets.get(stripped, stripped))
+        scheme = _AUTH_SCHEME.fullmatch(stripped)
+        if scheme:
+            return f"{scheme[1]}{scheme[2]}{self._secret_text(scheme[3])}"
+        return REDACTED
+
+    def _sms_value(self, name: str, value: Any) -> Any:
+        if value is None or isinstance(value, bool) or value == "":
+            return value
+        if name == "code" and _NOT_SMS_CODE.fullmatch(str(value)):
+            return value
+        return SMS_REDACTED
+
+    def _replacement(self, kind: str, name: str, value: str) -> str | None:
+        """What a matched span becomes, or None to keep it."""
+        if kind == "key":
+            return _key_mask(value)
+        if kind == "secret":
+            return masked(self._secrets.get(value, value))
+        if kind == "pw":
+            return REDACTED
+        if is_secret_name(name):
+            return self._secret_text(value)
+        if not self.mask_sms:
+            return None
+        if value == "" or (name.lower() == "code" and _NOT_SMS_CODE.fullmatch(value)):
+            return None
+        return SMS_REDACTED
+
+    def _name(self, name: str) -> str:
+        """A field name as shown: a key or secret glued into it is masked too."""
+        if keys.PREFIX in name or _holds_any(name, self._compiled.heads):
+            return self.text(name)
+        return name
+
+    def _replace(self, match: re.Match[str]) -> str:
+        return _substitute(match, self, lambda s: s, lambda s: s)
+
+    def _replace_bytes(self, match: re.Match[bytes]) -> bytes:
+        return _substitute(
+            match,
+            self,
+            lambda b: b.decode("utf-8", "surrogateescape"),
+            lambda s: s.encode("utf-8", "surrogateescape"),
+        )
+
+
+# Group numbers are the same for every set of secrets (the secret alternative adds no group) and
+# in both engines; RE2's bytes matches only accept numbers, so numbers it is.
+_GROUP = re.compile(_compile_full("")).groupindex
+# The value group of each alternative closes last, so ``match.lastindex`` names it:
+# value group -> (group holding its name or 0, kind of value).
+_VALUE_GROUPS = {
+    _GROUP[value]: (_GROUP[name] if name else 0, kind)
+    for value, name, kind in (
+        ("key", None, "key"),
+        ("secret", None, "secret"),
+        ("qdq", "qname", "field"),
+        ("qesc", "qname", "field"),
+        ("qsq", "qname", "field"),
+        ("qnum", "qname", "number"),
+        ("kval", "kname", "kv"),
+        ("hval", "hname", "field"),
+        ("pw", None, "pw"),
+    )
+}
+_NAME_QUOTE = _GROUP["nq"]
+
+
+def _substitute(
+    match: re.Match[AnyStr],
+    redactor: Redactor,
+    decode: Callable[[AnyStr], str],
+    encode: Callable[[str], AnyStr],
+) -> AnyStr:
+    """Rebuild ``match`` with its value (and a key glued into its name) masked, keeping the rest:
+    names, quotes, separators."""
+    whole = match.group(0)
+    group = match.lastindex
+    name_group, kind = _VALUE_GROUPS[group]
+    name = decode(match.group(name_group)) if name_group else ""
+    value = decode(match.group(group))
+    if kind == "kv" and value[:1] in ("'", '"'):  # keep the quotes of name='value'
+        inner = redactor._replacement("field", name, value[1:-1])
+        new = None if inner is None else value[0] + inner + value[-1]
+    elif kind == "number":  # a masked number becomes a string, quoted like its name
+        new = redactor._replacement("field", name, value)
+        quote_char = decode(match.group(_NAME_QUOTE))
+        new = None if new is None else f"{quote_char}{new}{quote_char}"
+    else:
+        new = redactor._replacement("field" if kind == "kv" else kind, name, value)
+    edits = []  # (start, end, text) within ``whole``, in order
+    base = match.start(0)
+    shown_name = redactor._name(name) if name_group else name
+    if shown_name != name:
+        edits.append((match.start(name_group) - base, match.end(name_group) - base, shown_name))
+    if new is not None:
+        edits.append((match.start(group) - base, match.end(group) - base, new))
+    if not edits:
+        return whole
+    pieces = []
+    done = 0
+    for start, end, text in edits:
+        pieces += [whole[done:start], encode(text)]
+        done = end
+    pieces.append(whole[done:])
+    return whole[:0].join(pieces)
+
+
+_default: Redactor | None = None
+_default_lock = threading.Lock()
+
+
+def default_redactor() -> Redactor:
+    """The process-wide redactor; it always knows the current ``VIRTUALSMS_API_KEY``."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Redactor()
+    _default.add_secret(os.environ.get(ENV_KEY))
+    return _default

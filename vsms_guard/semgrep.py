@@ -1,0 +1,137 @@
+"""Run the vsms-guard semgrep policies (``policies/semgrep/``) with the real semgrep program.
+
+semgrep pins an older ``mcp`` and so lives in its own tool environment: we call it as a program,
+found through ``VSMS_GUARD_SEMGREP`` or ``semgrep`` on PATH. Missing semgrep, a broken rule or a
+crash is "could not check" (exit 2), never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from policies import policy_path
+from vsms_guard.config import Config
+from vsms_guard.errors import GuardError
+from vsms_guard.findings import Finding, Report, Severity
+
+ENV_BINARY = "VSMS_GUARD_SEMGREP"
+RULE_PREFIX = "vsms-semgrep"
+TIMEOUT_SECONDS = 900
+SEVERITIES = {"ERROR": Severity.ERROR, "WARNING": Severity.WARNING, "INFO": Severity.INFO}
+
+
+def semgrep_binary() -> str:
+    """The semgrep program to run; GuardError when there is none."""
+    configured = os.environ.get(ENV_BINARY)
+    if configured:
+        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
+            raise GuardError(f"{ENV_BINARY}={configured} is not an executable file")
+        return configured
+    found = shutil.which("semgrep")
+    if found is None:
+        raise GuardError(
+            f"semgrep not found: install it in its own environment and set {ENV_BINARY} "
+            "(make tools does both)"
+        )
+    return found
+
+
+def rules_dir() -> Path:
+    return policy_path("semgrep")
+
+
+def run_semgrep(
+    target: Path, exclude: list[str] | None = None, rules: Path | None = None
+) -> dict[str, Any]:
+    """semgrep's JSON output for ``target``; GuardError when semgrep itself failed."""
+    command = [
+        semgrep_binary(),
+        "scan",
+        "--json",
+        "--quiet",
+        "--metrics=off",
+        "--disable-version-check",
+        "--config",
+        str(rules or rules_dir()),
+    ]
+    for pattern in exclude or []:
+        command += ["--exclude", pattern.rstrip("/")]
+    command.append(str(target))
+    env = {**os.environ, "SEMGREP_SEND_METRICS": "off", "SEMGREP_ENABLE_VERSION_CHECK": "0"}
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=env, check=False
+        )
+    except OSError as exc:
+        raise GuardError(f"cannot run semgrep: {exc.strerror}") from None
+    except subprocess.TimeoutExpired:
+        raise GuardError(f"semgrep did not finish within {TIMEOUT_SECONDS} s") from None
+    try:
+        output = json.loads(done.stdout)
+    except ValueError:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise GuardError(f"semgrep failed (exit {done.returncode}): {last[:200]}") from None
+    fatal = [e for e in output.get("errors", []) if _is_fatal(e)]
+    if done.returncode not in (0, 1) or fatal:
+        first = fatal[0] if fatal else {}
+        message = first.get("message") or first.get("long_msg") or first.get("type") or "error"
+        raise GuardError(f"semgrep failed (exit {done.returncode}): {' '.join(message.split())}")
+    return output
+
+
+def _is_fatal(error: dict[str, Any]) -> bool:
+    """Rule/config errors stop the check; a target semgrep could not parse does not."""
+    return error.get("level") == "error" and "Syntax" not in str(error.get("type", ""))
+
+
+def _relative(path: str, root: Path) -> str:
+    base = root if root.is_dir() else root.parent
+    try:
+        return Path(path).resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path
+
+
+def to_report(output: dict[str, Any], root: Path) -> Report:
+    """Findings from semgrep's JSON; files it could not parse are warnings, not silence."""
+    report = Report()
+    for result in output.get("results", []):
+        extra = result.get("extra", {})
+        rule = str(result.get("check_id", "")).rsplit(".", 1)[-1]
+        report.add(
+            Finding(
+                rule_id=f"{RULE_PREFIX}/{rule}",
+                severity=SEVERITIES.get(str(extra.get("severity")), Severity.WARNING),
+                message=" ".join(str(extra.get("message", rule)).split()),
+                path=_relative(result.get("path", ""), root),
+                line=result.get("start", {}).get("line"),
+                column=result.get("start", {}).get("col"),
+                checker="semgrep",
+                properties={"cwe": extra.get("metadata", {}).get("cwe")}
+                if extra.get("metadata", {}).get("cwe")
+                else {},
+            )
+        )
+    for error in output.get("errors", []):
+        for span in error.get("spans") or [{}]:
+            report.add(
+                Finding(
+                    rule_id=f"{RULE_PREFIX}/not-parsed",
+                    severity=Severity.WARNING,
+                    message=f"semgrep could not fully parse this file ({error.get('type')})",
+                    path=_relative(span.get("file", error.get("path", "")), root) or None,
+                    line=span.get("start", {}).get("line"),
+                    checker="semgrep",
+                )
+            )
+    return report
+
+
+def check(root: Path, config: Config) -> Report:
+    """Checker entry for ``vsms-guard check``."""
+    return to_report(run_semgrep(root, config.exclude), root)
