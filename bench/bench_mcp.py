@@ -277,6 +277,8 @@ def bench_cheapest() -> None:
 
 
 def main() -> None:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"   machine: {os.cpu_count()} CPUs, load average {load:.1f} at start")
     bench_http()
     bench_wait()
     bench_cheapest()

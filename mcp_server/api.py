@@ -150,9 +150,8 @@ def error_from_response(response: httpx.Response, *, mutating: bool) -> ApiError
 class Upstream:
     """One pooled HTTP client per event loop, shared by every caller; keys travel per request."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.calls = 0  # upstream HTTP requests sent, for tests and benchmarks
@@ -164,7 +163,6 @@ class Upstream:
             self._client = httpx.AsyncClient(
                 base_url=s.base_url,
                 timeout=httpx.Timeout(s.request_timeout, connect=s.connect_timeout),
-                transport=self._transport,
                 follow_redirects=False,  # a redirect must never carry the key elsewhere
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
@@ -173,6 +171,7 @@ class Upstream:
         return self._client
 
     async def aclose(self) -> None:
+        """Close the pooled connections (the HTTP app's shutdown, the end of a stdio run)."""
         if self._client is not None and not self._client.is_closed:
             await self._client.aclose()
         self._client = None
@@ -191,6 +190,8 @@ class Upstream:
         headers = {}
         if key:
             default_redactor().add_secret(key)
+            if not (key.isascii() and key.isprintable()) or " " in key:
+                raise ApiError("invalid_api_key", "The API key holds characters no key has")
             headers["X-API-Key"] = key
         if mutating:
             headers["X-Idempotency-Key"] = str(uuid.uuid4())

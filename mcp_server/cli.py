@@ -35,8 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="`vsms-mcp sandbox --help` describes the stand-alone test double.",
     )
     p.add_argument("--http", action="store_true", help="serve StreamableHTTP instead of stdio")
-    p.add_argument("--host", default="127.0.0.1", help="HTTP interface (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTP port (default 8000)")
+    p.add_argument("--host", help="HTTP interface (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help=f"HTTP port (default {DEFAULT_PORT}; 0 = any free)")
     p.add_argument(
         "--base-url", help="upstream API (default $VIRTUALSMS_BASE_URL or https://virtualsms.io)"
     )
@@ -65,9 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         help="accept this browser Origin besides loopback (repeat)",
     )
     p.add_argument(
-        "--rate-limit", type=int, default=60, help="MCP requests per minute per key; 0 disables"
+        "--rate-limit", type=int, help="MCP requests per minute per key (default 60; 0 disables)"
     )
-    p.add_argument("--max-body", type=int, default=64 * 1024, help="largest request body in bytes")
+    p.add_argument("--max-body", type=int, help="largest request body in bytes (default 65536)")
     p.add_argument("--verbose", action="store_true", help="log at DEBUG (still redacted)")
     return p
 
@@ -99,13 +99,26 @@ def _start_sandbox(stack: ExitStack, args: argparse.Namespace) -> tuple[str, str
     return base_url, key
 
 
-def _settings(args: argparse.Namespace, stack: ExitStack) -> Settings:
-    if not 0 <= args.port <= 65535:
-        raise GuardError("--port must be 0..65535")
-    if args.rate_limit < 0 or args.max_body < 1024:
-        raise GuardError("--rate-limit must be >= 0 and --max-body >= 1024")
+HTTP_ONLY = ("host", "port", "rate_limit", "max_body", "allowed_host", "allowed_origin")
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """Refuse flags that would be silently ignored, and out-of-range values."""
+    unused = [f"--{n.replace('_', '-')}" for n in HTTP_ONLY if getattr(args, n) not in (None, [])]
+    if unused and not args.http:
+        raise GuardError(f"{', '.join(unused)}: HTTP options, they need --http")
     if args.key_file and not (args.sandbox and args.http):
         raise GuardError("--key-file only applies to --sandbox --http")
+    if args.sandbox and args.base_url:
+        raise GuardError("--base-url and --sandbox exclude each other")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise GuardError("--port must be 0..65535")
+    if (args.rate_limit or 0) < 0 or (args.max_body is not None and args.max_body < 1024):
+        raise GuardError("--rate-limit must be >= 0 and --max-body >= 1024")
+
+
+def _settings(args: argparse.Namespace, stack: ExitStack) -> Settings:
+    _check_flags(args)
     common: dict[str, object] = {"http_mode": args.http}
     if args.http:
         common.update(
@@ -114,6 +127,7 @@ def _settings(args: argparse.Namespace, stack: ExitStack) -> Settings:
             allowed_hosts=tuple(args.allowed_host),
             allowed_origins=tuple(args.allowed_origin),
         )
+        common = {k: v for k, v in common.items() if v is not None}
     if args.sandbox:
         base_url, key = _start_sandbox(stack, args)
         if not args.http:
@@ -156,7 +170,9 @@ def run(argv: list[str]) -> int:
     with ExitStack() as stack:
         settings = _settings(args, stack)
         if args.http:
-            _serve_http(settings, args.host, args.port)
+            _serve_http(
+                settings, args.host or "127.0.0.1", DEFAULT_PORT if args.port is None else args.port
+            )
         else:
             _serve_stdio(settings)
     return 0

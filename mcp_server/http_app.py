@@ -188,7 +188,9 @@ def build_http_app(settings: Settings, *, upstream: Upstream | None = None) -> S
     )
 
 
-def uvicorn_server(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Server:
+def uvicorn_server(
+    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, log_level: str = "info"
+) -> uvicorn.Server:
     """uvicorn without its access log (it prints query strings) and without its log config."""
     config = uvicorn.Config(
         app,
@@ -196,7 +198,7 @@ def uvicorn_server(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> uvic
         port=port,
         access_log=False,
         log_config=None,  # records go to the root handlers, through the redactor
-        log_level="info",  # says where it listens (the real port when --port 0)
+        log_level=log_level,  # info says where it listens (the real port when --port 0)
         lifespan="on",
     )
     return uvicorn.Server(config)
@@ -210,7 +212,7 @@ def serving(app: ASGIApp) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    server = uvicorn_server(app)
+    server = uvicorn_server(app, log_level="warning")
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

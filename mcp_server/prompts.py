@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from mcp.server.mcpserver import MCPServer
+from pydantic import Field
+
+ServiceArg = Annotated[str, Field(description="Service id or name, e.g. 'discord'")]
+CountryArg = Annotated[
+    str | None, Field(description="Country id or ISO code; cheapest in stock if omitted")
+]
+LimitArg = Annotated[str | None, Field(description="How many countries to compare (default 5)")]
 
 FLOW = (
     "1. Call virtualsms_find_cheapest for the service to see countries with numbers in stock.\n"
@@ -34,13 +43,13 @@ def register(server: MCPServer) -> None:
         return _verify("Telegram (service id 'telegram')", None)
 
     @server.prompt(name="verify-google", description="Verify a Google account by SMS.")
-    def verify_google(country: str | None = None) -> str:
+    def verify_google(country: CountryArg = None) -> str:
         return _verify("Google (service id 'google')", country)
 
     @server.prompt(
         name="find-cheapest-number", description="Compare prices and stock for a service."
     )
-    def find_cheapest_number(service: str, limit: str | None = None) -> str:
+    def find_cheapest_number(service: ServiceArg, limit: LimitArg = None) -> str:
         count = limit or "5"
         return (
             f"Call virtualsms_find_cheapest with service '{service}' and limit {count}. Show "
@@ -49,7 +58,7 @@ def register(server: MCPServer) -> None:
         )
 
     @server.prompt(name="verify-any-service", description="Verify an account on any service.")
-    def verify_any_service(service: str, country: str | None = None) -> str:
+    def verify_any_service(service: ServiceArg, country: CountryArg = None) -> str:
         return (
             f"First call virtualsms_search_services with query '{service}' to find its service "
             f"id.\n\n{_verify(service, country)}"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 
 from mcp_server import prompts, resources, tools
@@ -44,7 +44,7 @@ def aliases(names: list[str]) -> dict[str, str]:
     return table
 
 
-def alias_middleware(table: Mapping[str, str]) -> Any:
+def alias_middleware(table: Mapping[str, str]) -> ServerMiddleware[Any]:
     """Rewrite an alias to its tool name before the SDK looks the tool up."""
 
     async def accept_aliases(

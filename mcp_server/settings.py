@@ -79,5 +79,5 @@ def from_env(environ: Mapping[str, str] | None = None, **overrides: object) -> S
     values: dict[str, object] = {"base_url": env.get(ENV_BASE_URL) or DEFAULT_BASE_URL}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if not values.get("http_mode"):
-        values.setdefault("env_key", env.get(ENV_KEY) or None)
+        values.setdefault("env_key", env.get(ENV_KEY, "").strip() or None)
     return Settings(**values)  # type: ignore[arg-type]

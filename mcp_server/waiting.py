@@ -57,7 +57,9 @@ async def _open_socket(
         return None
 
 
-async def _from_push(api: VirtualSMS, order_id: str, event: dict[str, Any], order: dict) -> dict:
+async def _from_push(
+    api: VirtualSMS, order_id: str, event: dict[str, Any], order: dict[str, Any]
+) -> dict[str, Any]:
     """Full order shape after a push; the push itself if the re-read fails."""
     try:
         settled = _settled(await api.order(order_id))
@@ -73,7 +75,11 @@ async def _from_push(api: VirtualSMS, order_id: str, event: dict[str, Any], orde
 
 
 async def _listen(
-    sock: ClientConnection, api: VirtualSMS, order_id: str, order: dict, deadline: float
+    sock: ClientConnection,
+    api: VirtualSMS,
+    order_id: str,
+    order: dict[str, Any],
+    deadline: float,
 ) -> dict[str, Any] | None:
     """Answer from the socket, or None on timeout/drop (caller then polls what time is left)."""
     loop = asyncio.get_running_loop()

@@ -83,18 +83,17 @@ def load(paths: Iterable[Path]) -> Accepted:
 
 def write(path: Path, leaks: Iterable[Leak]) -> int:
     """Write a baseline accepting every leak's key; returns how many keys it lists."""
-    entries: dict[str, dict[str, object]] = {}
+    evidence: dict[str, str] = {}
+    paths: dict[str, set[str]] = {}
     for leak in leaks:
-        entry = entries.setdefault(
-            keys.fingerprint(leak.hit.key), {"evidence": keys.mask(leak.hit.key), "paths": set()}
-        )
-        entry["paths"].add(leak.path)  # type: ignore[union-attr]
+        fp = keys.fingerprint(leak.hit.key)
+        evidence[fp] = keys.mask(leak.hit.key)
+        paths.setdefault(fp, set()).add(leak.path)
     body = {
         "format": FORMAT,
         "version": VERSION,
         "accepted": {
-            fp: {"evidence": e["evidence"], "paths": sorted(e["paths"])}  # type: ignore[arg-type]
-            for fp, e in sorted(entries.items())
+            fp: {"evidence": evidence[fp], "paths": sorted(paths[fp])} for fp in sorted(evidence)
         },
     }
     text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
@@ -102,4 +101,4 @@ def write(path: Path, leaks: Iterable[Leak]) -> int:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise GuardError(f"{path}: cannot write baseline: {exc.strerror}") from None
-    return len(entries)
+    return len(evidence)

@@ -1,7 +1,8 @@
 """From bytes to key hits: plain text, UTF-16 text and base64 blobs; binary content is skipped.
 
-Cheap prefilters (``b"vsms_"`` and the base64 needles of ``keys``) run before any regex, so a
-file without a key costs a few memchr-speed searches. The verdict is always ``keys.is_key``.
+A prefilter looks for the needles a key cannot hide without (``vsms_``, its base64 forms at the
+three byte alignments, its UTF-16 forms) before any regex runs, so a file without a key costs
+one pass (hyperscan) or a few memchr-speed ``find`` calls. The verdict is always ``keys.is_key``.
 """
 
 from __future__ import annotations
@@ -121,8 +122,11 @@ def prefilter() -> Prefilter:
 def scan_bytes(data: bytes | bytearray, n: int | None = None) -> list[Hit]:
     """Hits in one file's contents ``data[:n]``: text, UTF-16 text; other binary gives none."""
     n = len(data) if n is None else n
-    if not prefilter()(data, n):
-        return []
+    return _scan_file(data, n) if prefilter()(data, n) else []
+
+
+def _scan_file(data: bytes | bytearray, n: int) -> list[Hit]:
+    """``scan_bytes`` once the prefilter has said yes."""
     if data.find(b"\0", 0, min(n, SNIFF_BYTES)) != -1:
         return _scan_utf16(data, n)
     return scan_ascii(data, n)
@@ -215,15 +219,17 @@ class FileReader:
 
     def __init__(self, size: int = READ_BUFFER) -> None:
         self._buf = bytearray(size)
+        self._worth = prefilter()
 
     def scan(self, path: str | os.PathLike[str]) -> list[Hit]:
         """Hits in the file at ``path``; raises ``OSError`` when it cannot be read."""
+        buf = self._buf
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            n = os.readv(fd, [self._buf])
-            if n < len(self._buf):
-                return scan_bytes(self._buf, n)
-            chunks = [bytes(self._buf)]
+            n = os.readv(fd, [buf])
+            if n < len(buf):  # the common case: the whole file is in the buffer
+                return _scan_file(buf, n) if self._worth(buf, n) else []
+            chunks = [bytes(buf)]
             while chunk := os.read(fd, 1 << 24):
                 chunks.append(chunk)
         finally:

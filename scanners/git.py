@@ -11,18 +11,21 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scanners.files import scan_ascii, scan_bytes
+from scanners.files import prefilter, scan_ascii, scan_bytes
 from scanners.leaks import Leak
-from vsms_guard import keys
 from vsms_guard.errors import GuardError
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 GITLINK = "160000"  # a submodule entry: no content here
 READ_CHUNK = 1 << 22
-_NEEDLES = (keys.PREFIX_BYTES, *keys.BASE64_NEEDLES)
 _HUNK_RE = re.compile(rb"@@ -\d+(?:,\d+)? \+(\d+)")
 
 
@@ -56,7 +59,7 @@ def repo_root(cwd: Path) -> Path:
         ) from None
 
 
-def _excluder(exclude: Sequence[str]):  # noqa: ANN202 - a pathspec matcher or None
+def _excluder(exclude: Sequence[str]) -> GitIgnoreSpec | None:
     if not exclude:
         return None
     import pathspec
@@ -128,14 +131,14 @@ def _unquote(path: bytes) -> str:
     return path.decode(errors="surrogateescape")
 
 
-def _leaks_in_block(block: bytes, excluded) -> list[Leak]:  # noqa: ANN001
+def _leaks_in_block(block: bytes, excluded: GitIgnoreSpec | None) -> list[Leak]:
     """Leaks on the added lines of a run of whole commits from ``git log -p -U0``."""
     leaks = []
     for hit in scan_ascii(block):
         line_start = block.rfind(b"\n", 0, hit.offset) + 1
         if block[line_start : line_start + 1] != b"+" or block.startswith(b"+++ ", line_start):
             continue  # removed line, file header or commit message
-        commit_at = block.rfind(b"\0", 0, line_start)
+        commit_at = block.rfind(b"\n\0", 0, line_start) + 1  # blocks start with a marker
         commit = block[commit_at + 1 : block.index(b"\n", commit_at)].decode()
         header = block.rfind(b"\n+++ ", commit_at, line_start)
         hunk = block.rfind(b"\n@@ ", header, line_start)
@@ -168,8 +171,10 @@ def collect_history(
         "--no-textconv", "--format=%x00%H", *revs, "--",
     ]  # fmt: skip
     excluded = _excluder(exclude)
+    worth = prefilter()
     leaks: list[Leak] = []
-    with subprocess.Popen(cmd, cwd=top, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty git cannot block us
+    with errors, subprocess.Popen(cmd, cwd=top, stdout=subprocess.PIPE, stderr=errors) as proc:
         assert proc.stdout is not None
         pending = b""
         while chunk := proc.stdout.read(READ_CHUNK):
@@ -178,12 +183,13 @@ def collect_history(
             if cut <= 0:
                 continue
             block, pending = pending[: cut + 1], pending[cut + 1 :]
-            if any(n in block for n in _NEEDLES):
+            if worth(block, len(block)):
                 leaks.extend(_leaks_in_block(block, excluded))
-        if pending and any(n in pending for n in _NEEDLES):
+        if pending and worth(pending, len(pending)):
             leaks.extend(_leaks_in_block(pending, excluded))
-        err = proc.stderr.read() if proc.stderr else b""
+        proc.wait()
+        errors.seek(0)
+        why = errors.read().decode(errors="replace").strip().splitlines()
     if proc.returncode != 0:
-        why = err.decode(errors="replace").strip().splitlines()
         raise GuardError(f"git log failed: {why[-1] if why else proc.returncode}")
     return leaks, []

@@ -8,19 +8,22 @@ the command line that does not exist or is a broken symlink is an error, never a
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
+import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from scanners import baseline
 from scanners.files import FileReader
 from scanners.leaks import Leak, build_report
 from scanners.settings import scan_settings
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import Report
+
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
 
 PARALLEL_MIN_FILES = 512  # below this, forking workers costs more than it saves
 BATCH_FILES = 256  # files per work item: small enough to balance, big enough to amortise IPC
@@ -33,7 +36,7 @@ class _Ignore:
 
     strip: str
     add: str
-    spec: object  # pathspec.GitIgnoreSpec
+    spec: GitIgnoreSpec
 
 
 def _load_ignore(path: str, strip: str = "", add: str = "") -> _Ignore | None:
@@ -51,14 +54,39 @@ def _ignored(ignores: Sequence[_Ignore], rel: str) -> bool:
     """Git's rule: the deepest ignore file with a matching pattern decides."""
     for ig in reversed(ignores):
         if rel.startswith(ig.strip):
-            include = ig.spec.check_file(ig.add + rel[len(ig.strip) :]).include  # type: ignore[attr-defined]
+            include = ig.spec.check_file(ig.add + rel[len(ig.strip) :]).include
             if include is not None:
                 return include
     return False
 
 
-def _ancestor_ignores(top: str) -> list[_Ignore]:
-    """``.git/info/exclude`` and the ``.gitignore`` files above ``top`` inside its repository."""
+class _Tracked:
+    """Files git tracks under a folder, listed on first use: a tracked file is committed
+    whatever ``.gitignore`` says (``git add -f``), so ignore rules never hide it."""
+
+    def __init__(self, top: str) -> None:
+        self._top = top
+        self._files: set[str] | None = None
+        self._dirs: set[str] = set()
+
+    def __contains__(self, rel: str) -> bool:
+        if self._files is None:
+            try:
+                out = subprocess.run(
+                    ["git", "ls-files", "-z"], cwd=self._top, capture_output=True, check=True
+                ).stdout
+            except (OSError, subprocess.CalledProcessError):
+                out = b""
+            self._files = set(filter(None, out.decode(errors="surrogateescape").split("\0")))
+            for name in self._files:
+                parts = name.split("/")
+                self._dirs.update("/".join(parts[: i + 1]) + "/" for i in range(len(parts) - 1))
+        return rel in (self._dirs if rel.endswith("/") else self._files)
+
+
+def _repository_rules(top: str) -> tuple[list[_Ignore], _Tracked | None]:
+    """Ignore rules from above ``top`` (``.git/info/exclude``, parent ``.gitignore`` files)
+    and its tracked files, when ``top`` is inside a git repository."""
     chain = []
     here = top
     while True:
@@ -67,33 +95,33 @@ def _ancestor_ignores(top: str) -> list[_Ignore]:
             break
         parent = os.path.dirname(here)
         if parent == here:
-            return []  # not inside a git repository: only the tree's own .gitignore files
+            return [], None  # not in a git repository: only the tree's own .gitignore files
         here = parent
     git_top = chain[-1]
-    ignores = []
     add_of = {d: os.path.relpath(top, d).replace(os.sep, "/") + "/" for d in chain[1:]}
-    exclude = _load_ignore(
-        os.path.join(git_top, ".git", "info", "exclude"), add=add_of.get(git_top, "")
-    )
-    ignores.append(exclude)
-    for d in reversed(chain[1:]):
-        ignores.append(_load_ignore(os.path.join(d, ".gitignore"), add=add_of[d]))
-    ignores = [ig for ig in ignores if ig is not None]
+    found = [
+        _load_ignore(os.path.join(git_top, ".git", "info", "exclude"), add=add_of.get(git_top, ""))
+    ]
+    found += [
+        _load_ignore(os.path.join(d, ".gitignore"), add=add_of[d]) for d in reversed(chain[1:])
+    ]
+    ignores = [ig for ig in found if ig is not None]
     if len(chain) > 1 and _ignored(ignores, ""):
-        return []  # the folder itself is ignored but was asked for by name: scan it (like rg)
-    return ignores
+        ignores = []  # the folder itself is ignored but was asked for by name: scan it (like rg)
+    return ignores, _Tracked(top)
 
 
 def _walk(
     top: str,
     shown: str,
-    ignores: list[_Ignore],
-    excluded: object | None,
+    rules: tuple[list[_Ignore], _Tracked | None],
+    excluded: GitIgnoreSpec | None,
     prefix: str | None,
     problems: list[str],
 ) -> Iterator[tuple[str, str]]:
     """Regular files under ``top`` as (path to open, path to show), skipping ignored ones."""
     base = "" if shown == "." else shown.rstrip("/") + "/"
+    ignores, tracked = rules
     stack = [(top, "", ignores)]
     while stack:
         folder, rel, specs = stack.pop()
@@ -115,10 +143,10 @@ def _walk(
                 path += "/"
             elif not entry.is_file(follow_symlinks=False):
                 continue  # symlinks, sockets, fifos, devices: git stores no content for them
-            if specs and _ignored(specs, path):
+            if specs and _ignored(specs, path) and (tracked is None or path not in tracked):
                 continue
             if excluded is not None and prefix is not None:
-                if excluded.match_file(prefix + path):  # type: ignore[attr-defined]
+                if excluded.match_file(prefix + path):
                     continue
             if path.endswith("/"):
                 stack.append((entry.path, path, specs))
@@ -156,16 +184,14 @@ def iter_files(
 
 
 def _iterate(
-    plan: list[tuple[str, str, str | None]], excluded: object | None, problems: list[str]
+    plan: list[tuple[str, str, str | None]], excluded: GitIgnoreSpec | None, problems: list[str]
 ) -> Iterator[tuple[str, str]]:
     for arg, absolute, prefix in plan:
         if os.path.isdir(absolute):
             dir_prefix = None if prefix is None else (prefix + "/" if prefix else "")
-            ignores = _ancestor_ignores(absolute)
-            yield from _walk(
-                absolute, os.path.normpath(arg), ignores, excluded, dir_prefix, problems
-            )
-        elif excluded is None or prefix is None or not excluded.match_file(prefix):  # type: ignore[attr-defined]
+            rules = _repository_rules(absolute)
+            yield from _walk(absolute, os.path.normpath(arg), rules, excluded, dir_prefix, problems)
+        elif excluded is None or prefix is None or not excluded.match_file(prefix):
             yield absolute, os.path.normpath(arg)
 
 
@@ -177,15 +203,25 @@ def list_files(
     return list(iter_files(paths, root, exclude, problems)), problems
 
 
+_reader: FileReader | None = None
+
+
 def _scan_chunk(chunk: Sequence[tuple[str, str]]) -> tuple[list[Leak], list[str]]:
-    reader = FileReader()
+    global _reader
+    if _reader is None:  # one buffer per process, reused by every batch it scans
+        _reader = FileReader()
+    reader = _reader
     leaks: list[Leak] = []
     problems: list[str] = []
+    scan = reader.scan
     for path, shown in chunk:
         try:
-            leaks.extend(Leak(shown, hit) for hit in reader.scan(path))
+            hits = scan(path)
         except OSError as exc:
             problems.append(f"{shown}: cannot read: {exc.strerror}")
+            continue
+        if hits:
+            leaks.extend(Leak(shown, hit) for hit in hits)
     return leaks, problems
 
 
@@ -205,6 +241,8 @@ def scan_files(
     head = list(itertools.islice(items, PARALLEL_MIN_FILES))
     if jobs == 1 or len(head) < PARALLEL_MIN_FILES:
         return _scan_chunk(head + list(items))
+    import multiprocessing  # only for big trees: keeps the pre-commit hook's start-up short
+
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     with multiprocessing.get_context(method).Pool(jobs) as pool:
         batches = _batches(itertools.chain(head, items), BATCH_FILES)
@@ -229,6 +267,9 @@ def collect(
 def check(root: Path, config: Config) -> Report:
     """The ``secrets`` checker of ``vsms-guard check``: the tree scan with the config's
     excludes and baselines."""
+    from scanners import baseline
+
     settings = scan_settings(config, root)
+    accepted = baseline.load(settings.baselines)  # a bad baseline fails before the scan
     leaks, problems = collect([root], root, settings.exclude)
-    return build_report(leaks, problems, accepted=baseline.load(settings.baselines))
+    return build_report(leaks, problems, accepted=accepted)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from vsms_guard.audit import AuditSettings, Source, audit, to_report
+from vsms_guard.audit import AuditSettings, Source, audit, sources, to_report
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
@@ -160,3 +160,11 @@ def test_cli_allow_flag_and_exit_codes(tmp_path: Path, osv_url: str) -> None:
     )
     assert allowed.returncode == 0
     assert "warning: vsms-audit/skipped" in allowed.stdout
+
+
+def test_environment_findings_point_at_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "agent"\n', encoding="utf-8")
+    [source] = sources(tmp_path, AuditSettings(environment=True))
+    assert (source.path, source.args) == ("pyproject.toml", ("--local", "--skip-editable"))
+    [project_source] = sources(tmp_path, AuditSettings())
+    assert project_source.args == (str(tmp_path),)

@@ -235,16 +235,23 @@ def test_error_statuses_are_tool_errors(sandbox: tuple[Sandbox, str]) -> None:
     assert err and body["status"] == 401 and body["error"] == "unauthorized"
     assert fake_key("not-registered") not in json.dumps(body)
 
+    err, body = call(stdio_server(url, "vsms_ key\twith spaces"), "virtualsms_get_balance")
+    assert err and body["error"] == "invalid_api_key" and "spaces" not in json.dumps(body)
+
     broke = stdio_server(url, sb.create_account(balance_usd=0.0))
     err, body = call(broke, "virtualsms_create_order", {"service": "whatsapp", "country": "US"})
     assert err and body["status"] == 402 and body["error"] == "insufficient_balance"
 
     key = sb.create_account()
     server = stdio_server(url, key)
-    err, body = call(server, "virtualsms_get_order", {"order_id": "0" * 32})
-    assert err and body["status"] == 404
+    for tool in ("virtualsms_get_order", "virtualsms_wait_for_sms", "virtualsms_cancel_order"):
+        err, body = call(server, tool, {"order_id": "0" * 32})
+        assert err and body["status"] == 404, tool
     err, body = call(server, "virtualsms_get_price", {"service": "nosuchservice", "country": "US"})
     assert err and body["status"] == 404
+    args = {"service": "nosuchservice", "country": "US"}
+    err, body = call(server, "virtualsms_create_order", args)
+    assert err and body["error"] == "invalid_service"
 
     before = len(sb.requests)
     for tool in ("virtualsms_get_order", "virtualsms_cancel_order", "virtualsms_get_sms"):

@@ -78,6 +78,10 @@ def test_surface_and_full_flow_over_http(
                     "virtualsms_wait_for_sms", {"order_id": order["order_id"]}
                 )
             out["wait"] = (waited.is_error, json.loads(waited.content[0].text))
+            cancel = await client.call_tool(
+                "virtualsms_cancel_order", {"order_id": order["order_id"]}
+            )
+            out["cancel"] = json.loads(cancel.content[0].text)
         return out
 
     with running_http(http_settings) as url:
@@ -86,6 +90,7 @@ def test_surface_and_full_flow_over_http(
     assert len(out["tools"]) == 18 and out["prompts"] == 7 and out["resources"] == 3
     is_error, body = out["wait"]
     assert not is_error and body["code"] == "61524" and body["sms_text"] == SMS
+    assert out["cancel"]["cooldown_active"] is True and out["cancel"]["wait_seconds"] > 0
     assert health["status"] == "ok"
     assert all(key not in path for _, path in sb.requests)
 

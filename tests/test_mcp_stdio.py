@@ -71,6 +71,8 @@ def test_stdio_flow_writes_nothing_and_logs_no_secret(tmp_path: Path) -> None:
                             "virtualsms_wait_for_sms", {"order_id": order_id}
                         )
                     out["wait"] = json.loads(waited.content[0].text)
+                    cancel = await client.call_tool("cancel_order", {"order_id": order_id})
+                    out["cancel"] = json.loads(cancel.content[0].text)
                     bad = await client.call_tool("virtualsms_get_order", {"order_id": "../x"})
                     out["bad"] = bad.is_error
             return out
@@ -79,6 +81,7 @@ def test_stdio_flow_writes_nothing_and_logs_no_secret(tmp_path: Path) -> None:
     assert out["tools"] == 18
     assert out["wait"]["code"] == "907153" and out["wait"]["sms_text"] == SMS
     assert out["bad"] is True
+    assert out["cancel"]["cooldown_active"] is True
     assert _files_under(empty) == []
     stderr = errlog_path.read_text()
     assert "Initializing server 'vsms-mcp'" in stderr  # the DEBUG log was captured
@@ -118,7 +121,9 @@ def test_sandbox_flag_needs_no_account() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--port", "70000"], "--port"),
+        (["--http", "--port", "70000"], "--port"),
+        (["--port", "8001"], "need --http"),
+        (["--sandbox", "--base-url", "https://virtualsms.io"], "exclude"),
         (["--base-url", "http://virtualsms.example"], "https"),
         (["--key-file", "x"], "--key-file"),
         (["--sandbox", "--http", "--port", "0"], "--key-file"),

@@ -218,3 +218,23 @@ def test_raw_body_helper_refuses_parsed_bodies_and_explains_mismatch():
     with pytest.raises(WebhookError) as mismatch:
         verify_raw_body(verifier, reserialised, headers)
     assert mismatch.value.reason == "mismatch" and "raw bytes" in str(mismatch.value)
+
+
+def test_unreachable_replay_store_is_503_so_the_vendor_retries(tmp_path):
+    from vsms_guard.replay import RedisReplayStore
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = EventStore(tmp_path / "e.sqlite")
+    replay = RedisReplayStore(f"redis://127.0.0.1:{port}/0", timeout=2)
+    seen: list[Event] = []
+    app = create_app(
+        Verifier(SECRET, replay_store=replay), store, on_event=seen.append, purge_interval=0
+    )
+    body = envelope(7)
+    with serving(app) as url:
+        response = httpx.post(url + URL_PATH, content=body, headers=sign(body, SECRET))
+    assert (response.status_code, response.json()) == (503, {"error": "replay_store_unavailable"})
+    assert seen == [] and store.event_ids() == []
+    store.close()

@@ -281,3 +281,41 @@ def test_text_and_value_never_raise_on_odd_input() -> None:
         assert isinstance(redactor.text(item), str)
     assert redactor.value(object) is object
     assert re.fullmatch(r".*", redactor.text("x" * 100_000))
+
+
+REALISTIC = [
+    "GET /mcp?apiKey={k}&order_id=7 HTTP/1.1",
+    "> x-api-key: {k}",
+    "Authorization: Bearer {k}",
+    "curl -H 'Cookie: sid=abc' -H \"X-Api-Key: {k}\" https://virtualsms.io/",
+    '{{"headers": {{"x-api-key": "{k}"}}, "code": "482913", "password": "hunter22"}}',
+    '{{"text": "{{\\"apiKey\\": \\"{k}\\", \\"sms_code\\": 482913}}"}}',
+    "api_key='{k}' token=abc url=https://u:pw@h/?key={k}",
+    "[(b'x-api-key', b'{k}'), (b'cookie', b'sid=1')]",
+    "using s3cret-Value and s3cret%2DValue",
+]
+
+
+def test_masking_twice_changes_nothing(key: str) -> None:
+    """Hooks run more than once (Sentry: breadcrumb, then event): a mask must survive a mask."""
+    redactor = Redactor(secrets=["s3cret-Value"])
+    for template in REALISTIC:
+        once = redactor.text(template.format(k=key))
+        assert key not in once and "s3cret-Value" not in once
+        assert redactor.text(once) == once, once
+        assert redactor.bytes(once.encode()) == once.encode(), once
+    payload = {"headers": {"x-api-key": key}, "code": "1234", "query_string": "token=abc"}
+    once = redactor.value(payload)
+    assert redactor.value(once) == once
+
+
+def test_letters_that_lower_case_to_two_characters_do_not_shift_the_scan(key: str) -> None:
+    line = "İstanbul İİ api_key=" + key + " ok"  # 'İ'.lower() is two code points
+    assert "İ".lower() != "i" and len("İ".lower()) == 2
+    assert Redactor().text(line) == "İstanbul İİ api_key=" + masked(key) + " ok"
+
+
+def test_many_triggers_in_one_long_word_are_each_tried_once(key: str) -> None:
+    word = "keytokensecret" * 5_000  # 70 000 characters, 15 000 triggers, no match among them
+    line = f"{word} x-api-key: {key}"
+    assert Redactor().text(line) == f"{word} x-api-key: {masked(key)}"

@@ -236,3 +236,22 @@ def test_redacting_filter_on_one_handler() -> None:
     log.handlers[0].addFilter(RedactingFilter(Redactor()))
     log.error("boom %s", KEY)
     assert KEY not in stream.getvalue() and "boom vsms_" in stream.getvalue()
+
+
+def test_objects_whose_str_fails_or_holds_a_key(installed_redactor: Redactor) -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError(KEY)
+
+    class Holder:
+        def __str__(self) -> str:
+            return f"Holder(key={KEY})"
+
+    stream = io.StringIO()
+    log = Sinks.non_propagating("odd-objects", stream)
+    log.info(Broken())
+    log.info("held %s and %s", Holder(), 3)
+    out = stream.getvalue()
+    assert KEY not in out
+    assert "unprintable Broken: RuntimeError" in out
+    assert "held Holder(key=vsms_…[redacted:" in out and "]) and 3" in out

@@ -99,6 +99,12 @@ def test_nested_gitignore_negation_and_parent_ignores(tmp_path: Path) -> None:
         assert {leak.hit.key for leak in leaks} == expected
     # A file named on the command line is scanned even when ignored, like ripgrep does.
     assert run(tmp_path / "top.secret").returncode == 1
+    # An ignored file that git tracks anyway (git add -f) is committed: it is scanned.
+    subprocess.run(["git", "add", "-f", "vendor/lib.js"], cwd=tmp_path, check=True)
+    for target in (tmp_path, sub):
+        leaks, _ = tree.collect([target], target)
+        want = expected | ({fake_key("vendor")} if target == tmp_path else set())
+        assert {leak.hit.key for leak in leaks} == want
 
 
 def test_config_excludes_from_pyproject_and_own_file(tmp_path: Path) -> None:
@@ -273,3 +279,21 @@ def test_unknown_prefilter_choice_is_an_error(tmp_path: Path) -> None:
         env={**os.environ, "VSMS_GUARD_PREFILTER": "simd"},
     )
     assert done.returncode == 2 and "VSMS_GUARD_PREFILTER" in done.stderr
+
+
+def test_files_larger_than_the_read_buffer(tmp_path: Path) -> None:
+    from scanners.files import READ_BUFFER
+
+    key = fake_key("big")
+    filler = "x = 1\n" * (READ_BUFFER // 6 + 1000)
+    (tmp_path / "big.py").write_text(filler + f"KEY = '{key}'\n")
+    leaks, problems = tree.collect([tmp_path], tmp_path)
+    assert problems == []
+    assert [(leak.hit.key, leak.hit.line) for leak in leaks] == [(key, filler.count("\n") + 1)]
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    for args in (["--staged", "--history"], ["--format", "xml"], ["--no-such-option"]):
+        done = run(*args, cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.startswith("vsms-guard: error:") and done.stderr.count("\n") == 1

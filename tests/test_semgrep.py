@@ -146,3 +146,21 @@ def test_missing_semgrep_is_exit_2(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.startswith("vsms-guard: error: VSMS_GUARD_SEMGREP=")
     assert "Traceback" not in run.stderr
+
+
+def test_config_exclude_reaches_semgrep(tmp_path: Path, with_semgrep: None) -> None:
+    for folder in ("src", "examples/insecure"):
+        (tmp_path / folder).mkdir(parents=True)
+        shutil.copy(CASES / "python_bad.py", tmp_path / folder / "client.py")
+    report = to_report(run_semgrep(tmp_path, ["examples/insecure/"]), tmp_path)
+    assert {f.path for f in report.findings} == {"src/client.py"}
+
+
+def test_a_file_semgrep_cannot_parse_is_named(tmp_path: Path, with_semgrep: None) -> None:
+    (tmp_path / "broken.py").write_text("def f(:\n  x = = 1\nlog.info(request.headers)\n")
+    report = to_report(run_semgrep(tmp_path), tmp_path)
+    rules = sorted((f.rule_id, f.severity.value) for f in report.findings)
+    assert rules == [
+        ("vsms-semgrep/not-parsed", "warning"),
+        ("vsms-semgrep/vsms-headers-logged-python", "error"),
+    ]

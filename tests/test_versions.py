@@ -13,7 +13,7 @@ import pytest
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import Severity
-from vsms_guard.versions import Options, check, check_paths, load_policy
+from vsms_guard.versions import Options, check, check_paths, iter_candidate_files, load_policy
 
 CLI = str(Path(sys.executable).parent / "vsms-guard")
 
@@ -551,3 +551,10 @@ def test_cline_vscode_user_settings_and_mcp_remote(tmp_path: Path) -> None:
         ("hosted", "claude/claude_desktop_config.json", 1, "info"),
         ("unsupported", ".vscode/settings.json", 3, "error"),
     ]
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(tmp_path: Path) -> None:
+    not_a_folder = write(tmp_path, "package.json", "{}")
+    unreadable: list[str] = []
+    assert list(iter_candidate_files(not_a_folder, (), unreadable)) == []
+    assert unreadable == [f"{not_a_folder}: cannot list folder: Not a directory"]

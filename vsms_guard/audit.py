@@ -79,7 +79,9 @@ def sources(root: Path, settings: AuditSettings) -> list[Source]:
             out.append(Source(rel, ("-r", str(path), *pinned), rel))
         return out
     if settings.environment:
-        return [Source("python environment", ("--local", "--skip-editable"), None)]
+        # Findings point at the file that declares the dependencies (SARIF needs a location).
+        declared = "pyproject.toml" if (base / "pyproject.toml").is_file() else None
+        return [Source("python environment", ("--local", "--skip-editable"), declared)]
     if (base / "requirements.txt").is_file():
         return [
             Source(

@@ -294,16 +294,19 @@ def create_app(
             status, reason, event_id = await _handle(body, request)
         if store is not None:
             client = request.client.host if request.client else None
-            await run_in_threadpool(
-                store.log_access,
-                method=request.method,
-                path=request.url.path,
-                status=status,
-                reason=reason,
-                delivery_id=delivery,
-                event_id=event_id,
-                client=client,
-            )
+            try:
+                await run_in_threadpool(
+                    store.log_access,
+                    method=request.method,
+                    path=request.url.path,
+                    status=status,
+                    reason=reason,
+                    delivery_id=delivery,
+                    event_id=event_id,
+                    client=client,
+                )
+            except Exception as exc:  # noqa: BLE001 - the answer matters more than its log row
+                log.error("access log not written: %s", type(exc).__name__)
         payload = {"status": "ok", "id": event_id} if status == 200 else {"error": reason}
         if reason == WebhookError.REPLAYED:
             payload = {"status": "duplicate", "id": event_id}

@@ -118,12 +118,14 @@ def to_report(output: dict[str, Any], root: Path) -> Report:
             )
         )
     for error in output.get("errors", []):
+        kind = error.get("type")
+        kind = kind[0] if isinstance(kind, list) and kind else kind  # ["PartialParsing", [...]]
         for span in error.get("spans") or [{}]:
             report.add(
                 Finding(
                     rule_id=f"{RULE_PREFIX}/not-parsed",
                     severity=Severity.WARNING,
-                    message=f"semgrep could not fully parse this file ({error.get('type')})",
+                    message=f"semgrep could not fully parse this file ({kind})",
                     path=_relative(span.get("file", error.get("path", "")), root) or None,
                     line=span.get("start", {}).get("line"),
                     checker="semgrep",

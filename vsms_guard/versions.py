@@ -192,8 +192,8 @@ def load_policy(path: Path | None = None) -> Policy:
         except (KeyError, TypeError) as exc:
             raise GuardError(f"{path}: package entry missing or bad field {exc}") from None
         for spec, status in rows:
-            if status not in STATUSES:
-                raise GuardError(f"{path}: {name}: unknown status {status!r}")
+            if not isinstance(spec, str) or status not in STATUSES:
+                raise GuardError(f"{path}: {name}: bad row {spec!r} = {status!r}")
             if not scheme.valid_range(spec):
                 raise GuardError(f"{path}: {name}: invalid range {spec!r}")
         packages[name] = PackagePolicy(Target(name, ecosystem, hosted), rows)
@@ -245,11 +245,19 @@ class Options:
 # --- walking ---------------------------------------------------------------------------------
 
 
-def iter_candidate_files(root: Path, exclude: Iterable[str] = ()) -> Iterator[Path]:
-    """Files a finder understands, skipping VCS/dependency folders and ``exclude`` patterns."""
+def iter_candidate_files(
+    root: Path, exclude: Iterable[str] = (), unreadable: list[str] | None = None
+) -> Iterator[Path]:
+    """Files a finder understands, skipping VCS/dependency folders and ``exclude`` patterns.
+    Folders that cannot be listed are appended to ``unreadable`` (never skipped silently)."""
     patterns = list(exclude)
     spec = pathspec.GitIgnoreSpec.from_lines(patterns) if patterns else None
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def failed(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append(f"{exc.filename}: cannot list folder: {exc.strerror}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=failed):
         rel_dir = os.path.relpath(dirpath, root) if spec else ""
         rel_dir = "" if rel_dir in ("", ".") else rel_dir.replace(os.sep, "/") + "/"
         dirnames[:] = sorted(
@@ -526,14 +534,16 @@ def check_paths(paths: Iterable[Path], root: Path, options: Options) -> Report:
     """Gate over explicit files and/or directories (pre-commit passes file names)."""
     files: list[Path] = []
     report = Report()
+    unreadable: list[str] = []
     for path in paths:
         if path.is_dir():
-            files.extend(iter_candidate_files(path, options.exclude))
+            files.extend(iter_candidate_files(path, options.exclude, unreadable))
         elif path.is_file():
             files.append(path)
         else:
             raise GuardError(f"{path}: no such file or directory")
     located, problems = collect(files, root, options.policy)
+    report.problems.extend(unreadable)
     report.findings.extend(problems)
     report.findings.extend(judge(located, options))
     return report

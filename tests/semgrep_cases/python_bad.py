@@ -7,6 +7,7 @@ import logging
 import httpx
 import requests
 from flask import request
+from myapp.security import verify, verify_signature
 
 log = logging.getLogger(__name__)
 

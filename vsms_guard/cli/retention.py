@@ -59,7 +59,10 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Show the retention windows in force, or purge stored data past them.",
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("show", help="print the retention windows in force")
     p.add_argument("--policy", type=Path, help="policy file (default: the shipped one)")

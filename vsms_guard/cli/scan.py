@@ -9,11 +9,19 @@ import argparse
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
+from scanners.settings import ScanSettings, scan_settings
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN, FORMATS, render
+
+if TYPE_CHECKING:
+    from scanners.leaks import Leak
+
+    Collected = tuple[list[Leak], list[str]]
 
 EPILOG = """\
 examples:
@@ -28,8 +36,15 @@ exit codes: 0 clean, 1 keys found, 2 bad input or something could not be checked
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors become one line (``GuardError``, exit 2) instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise GuardError(f"{message} (see '{self.prog} --help')")
+
+
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Find leaked VirtualSMS API keys (vsms_…). Output never shows a whole key.",
         epilog=EPILOG,
@@ -93,26 +108,26 @@ def plugin_path() -> str:
     return spec.origin
 
 
-def _collect(args: argparse.Namespace):  # noqa: ANN202 - (leaks, problems, settings)
-    from scanners import git, tree
-    from scanners.settings import scan_settings
-
+def _prepare(args: argparse.Namespace) -> tuple[ScanSettings, Callable[[], Collected]]:
+    """Settings for this run and the scan to do, checked before any file is read."""
     if args.staged or args.history is not None:
+        from scanners import git
+
         if args.history is not None and len(args.paths) > 1:
             raise GuardError("--history takes one repository path")
         where = Path(args.paths[0]) if args.history is not None and args.paths else Path.cwd()
         root = git.repo_root(where)
         settings = scan_settings(load_config(root, args.config), root)
         if args.staged:
-            leaks, problems = git.collect_staged(Path.cwd(), args.paths, settings.exclude)
-        else:
-            leaks, problems = git.collect_history(where, args.history or None, settings.exclude)
-        return leaks, problems, settings
+            return settings, lambda: git.collect_staged(Path.cwd(), args.paths, settings.exclude)
+        rev_range = args.history or None
+        return settings, lambda: git.collect_history(where, rev_range, settings.exclude)
+    from scanners import tree
+
     paths = args.paths or ["."]
     root = Path(paths[0]) if len(paths) == 1 and os.path.isdir(paths[0]) else Path.cwd()
     settings = scan_settings(load_config(root, args.config), root)
-    leaks, problems = tree.collect(paths, root, settings.exclude, args.jobs)
-    return leaks, problems, settings
+    return settings, lambda: tree.collect(paths, root, settings.exclude, args.jobs)
 
 
 def main(argv: list[str], prog: str = "vsms-guard scan") -> int:
@@ -122,23 +137,25 @@ def main(argv: list[str], prog: str = "vsms-guard scan") -> int:
         return EXIT_CLEAN
     if args.jobs is not None and args.jobs < 1:
         raise GuardError("--jobs must be at least 1")
-    leaks, problems, settings = _collect(args)
-    base_url = args.base_url or settings.base_url
-    if args.verify:
-        from scanners.verify import check_base_url
-
-        check_base_url(base_url)  # refuse an unsafe URL even when nothing is found
+    settings, collect = _prepare(args)
 
     from scanners import baseline
     from scanners.leaks import build_report
 
     if args.write_baseline is not None:
+        leaks, problems = collect()
         if problems:
             raise GuardError(f"baseline not written: could not check {problems[0]}")
         n = baseline.write(args.write_baseline, leaks)
         print(f"{args.write_baseline}: {n} key(s) accepted (fingerprints only)", file=sys.stderr)
         return EXIT_CLEAN
     accepted = baseline.load([*settings.baselines, *args.baseline])
+    base_url = args.base_url or settings.base_url
+    if args.verify:
+        from scanners.verify import check_base_url
+
+        check_base_url(base_url)  # refuse an unsafe URL before scanning, found keys or not
+    leaks, problems = collect()
     leaks = [leak for leak in leaks if not accepted(leak.hit.key)]
     verdicts = None
     if args.verify and leaks:

@@ -178,7 +178,12 @@ def _serve(args: argparse.Namespace) -> int:
 def build_parser(prog: str) -> argparse.ArgumentParser:
     # No abbreviations: argparse's "ambiguous option" error would echo a mistaken --secret=VALUE.
     parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__.splitlines()[0], allow_abbrev=False
+        prog=prog,
+        description=(
+            "Sign, verify and receive VirtualSMS webhooks. Secrets are read from an environment "
+            "variable or a file, never from the command line."
+        ),
+        allow_abbrev=False,
     )
     sub = parser.add_subparsers(dest="action", required=True)
 

@@ -53,6 +53,8 @@ SMS_FIELDS = frozenset({"full_text", "sms_text", "sms_code", "code"})
 SMS_PUSH_TYPES = frozenset({"sms", "sms_received"})
 # Bare query strings (no ``?``), as Sentry and HTTP breadcrumbs store them.
 QUERY_FIELDS = frozenset({"query_string", "querystring", "http.query"})
+# What this module writes: a value already masked is left as it is (masking twice is a no-op).
+_ALREADY_MASKED = re.compile(r"(?:vsms_)?…\[redacted[^\]\s]*\]|\[redacted(?::sms)?\]")
 # A ``code`` that looks like this is an error or status code, not an SMS code.
 _NOT_SMS_CODE = re.compile(r"[A-Za-z_.-]+|-?\d{1,3}|-\d+")
 _AUTH_SCHEME = re.compile(r"(?i)(bearer|basic|token|digest|apikey)(\s+)(\S+)")
@@ -108,7 +110,9 @@ _QUOTED = (
 # name=value: URL query parameters, logfmt, structlog's key=value, Python keyword reprs.
 _KV = (
     rf"(?:(?m:^)|[^\w.-])(?P<kname>{_NAMES})="
-    r"(?P<kval>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|[^\s&;,#\"'<>()\[\]{}]*)"
+    r"(?P<kval>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+    r"|(?:vsms_)?…\[redacted[^\]\s]*\]"  # already masked: taken whole, so masking is idempotent
+    r"|[^\s&;,#\"'<>()\[\]{}]*)"
 )
 # A header written as text ("> x-api-key: …" from websockets, "-H 'Authorization: …'").
 _HEADER = (
@@ -163,6 +167,9 @@ def _re2() -> Any:
 _NAME_CHARS = string.ascii_letters + string.digits + "_.-"
 _QUOTE_CHARS = "\\\"'b"  # what may stand before a quoted name: b'…', \"…\"
 _MAX_NAME = 1024
+_SCAN_TEXT = (_NAME_CHARS, _QUOTE_CHARS, "://")
+_RE2_FROM = 4096  # bytes; below, the anchored scan is cheaper than RE2's per-call overhead
+_SCAN_BYTES = tuple(chars.encode() for chars in _SCAN_TEXT)
 
 
 def _holds_any(text: AnyStr, needles: Iterable[AnyStr]) -> bool:
@@ -188,34 +195,54 @@ def _anchored_sub(
     lowered = text.lower()
     if not _holds_any(lowered, words) and not _holds_any(text, heads):
         return text  # the common case, kept cheap: logging pays it on every record
-    positions: set[int] = set()
+    if len(lowered) != len(text):  # a few non-ASCII letters lower-case to two characters
+        return pattern.sub(replace, text)
+    positions: list[int] = []
     for needles, haystack in ((words, lowered), (heads, text)):
         for needle in needles:
             found = haystack.find(needle)
             while found >= 0:
-                positions.add(found)
+                positions.append(found)
                 found = haystack.find(needle, found + 1)
-    binary = isinstance(text, bytes)
-    name_chars = _NAME_CHARS.encode() if binary else _NAME_CHARS
-    quote_chars = _QUOTE_CHARS.encode() if binary else _QUOTE_CHARS
+    name_chars, quote_chars, scheme = _SCAN_BYTES if isinstance(text, bytes) else _SCAN_TEXT
     out: list[AnyStr] = []
     done = 0
-    for position in sorted(positions):
+    tried = -1  # every start up to here failed to match: never try one twice (linear total)
+    for position in sorted(set(positions)):
         while position >= done:
-            low = max(done, position - _MAX_NAME)
-            before = text[low:position].rstrip(name_chars).rstrip(quote_chars)
+            first = position  # "://" only ever starts a match (userinfo); names never hold it
+            if not text.startswith(scheme, position):
+                low = max(done, position - _MAX_NAME)
+                before = text[low:position].rstrip(name_chars).rstrip(quote_chars)
+                first = max(done, low + len(before) - 1)
             match = None
-            for start in range(max(done, low + len(before) - 1), position + 1):
+            for start in range(max(first, tried + 1), position + 1):
                 match = pattern.match(text, start)
                 if match is not None:
                     break
             if match is None:
+                tried = position
                 break
             out.append(text[done : match.start()])
             out.append(replace(match))
             done = match.end()
     out.append(text[done:])
     return text[:0].join(out)
+
+
+def _compile_re2(pattern: bytes) -> Any:
+    """``pattern`` for RE2, or None: without google-re2, or if RE2 declines it (memory budget
+    with very many secrets), ``re`` does the work with the same results."""
+    re2 = _re2()
+    if re2 is None:
+        return None
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1  # byte-exact on non-UTF-8 logs
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error:
+        return None
 
 
 def _variants(secret: str) -> set[str]:
@@ -234,13 +261,7 @@ class _Compiled:
         self.text = re.compile(full)
         # surrogateescape keeps the non-UTF-8 bytes of a registered secret exactly
         self.bytes = re.compile(full.encode("utf-8", "surrogateescape"))
-        re2 = _re2()
-        self.stream = None
-        if re2 is not None:
-            options = re2.Options()
-            options.encoding = re2.Options.Encoding.LATIN1  # byte-exact on non-UTF-8 logs
-            options.log_errors = False
-            self.stream = re2.compile(full.encode("utf-8", "surrogateescape"), options)
+        self.stream = _compile_re2(full.encode("utf-8", "surrogateescape"))
         self.heads = tuple({secret[:8] for secret in ordered})
         self.heads_bytes = tuple(h.encode("utf-8", "surrogateescape") for h in self.heads)
 
@@ -290,7 +311,7 @@ class Redactor:
         """Like ``text`` for raw bytes; bytes outside the masked spans are kept exactly (non-UTF-8
         included). With google-re2 installed, one linear pass however many triggers occur."""
         compiled = self._compiled
-        if compiled.stream is not None:
+        if compiled.stream is not None and len(data) > _RE2_FROM:
             return compiled.stream.sub(self._replace_bytes, data)
         return _anchored_sub(
             data, _TRIGGER_BYTES, compiled.heads_bytes, compiled.bytes, self._replace_bytes
@@ -387,10 +408,10 @@ class Redactor:
 
     def _secret_text(self, value: str) -> str:
         stripped = value.strip().strip("\"'")
-        if not stripped:
-            return value
         if self.knows(stripped):
             return masked(self._secrets.get(stripped, stripped))
+        if not stripped or _ALREADY_MASKED.fullmatch(stripped):
+            return value
         scheme = _AUTH_SCHEME.fullmatch(stripped)
         if scheme:
             return f"{scheme[1]}{scheme[2]}{self._secret_text(scheme[3])}"
@@ -426,7 +447,7 @@ class Redactor:
         return name
 
     def _replace(self, match: re.Match[str]) -> str:
-        return _substitute(match, self, lambda s: s, lambda s: s)
+        return _substitute(match, self, str, str)
 
     def _replace_bytes(self, match: re.Match[bytes]) -> bytes:
         return _substitute(
@@ -451,8 +472,8 @@ _VALUE_GROUPS = {
         ("qesc", "qname", "field"),
         ("qsq", "qname", "field"),
         ("qnum", "qname", "number"),
-        ("kval", "kname", "kv"),
-        ("hval", "hname", "field"),
+        ("kval", "kname", "quotable"),
+        ("hval", "hname", "quotable"),
         ("pw", None, "pw"),
     )
 }
@@ -472,31 +493,30 @@ def _substitute(
     name_group, kind = _VALUE_GROUPS[group]
     name = decode(match.group(name_group)) if name_group else ""
     value = decode(match.group(group))
-    if kind == "kv" and value[:1] in ("'", '"'):  # keep the quotes of name='value'
-        inner = redactor._replacement("field", name, value[1:-1])
+    if kind == "quotable" and len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
+        inner = redactor._replacement("field", name, value[1:-1])  # keep the quotes: name='…'
         new = None if inner is None else value[0] + inner + value[-1]
     elif kind == "number":  # a masked number becomes a string, quoted like its name
         new = redactor._replacement("field", name, value)
         quote_char = decode(match.group(_NAME_QUOTE))
         new = None if new is None else f"{quote_char}{new}{quote_char}"
     else:
-        new = redactor._replacement("field" if kind == "kv" else kind, name, value)
-    edits = []  # (start, end, text) within ``whole``, in order
+        new = redactor._replacement("field" if kind == "quotable" else kind, name, value)
     base = match.start(0)
-    shown_name = redactor._name(name) if name_group else name
-    if shown_name != name:
-        edits.append((match.start(name_group) - base, match.end(name_group) - base, shown_name))
-    if new is not None:
-        edits.append((match.start(group) - base, match.end(group) - base, new))
-    if not edits:
+    start, end = match.start(group) - base, match.end(group) - base
+    if name_group and redactor._name(name) != name:  # rare: a key glued into the name
+        name_start, name_end = match.start(name_group) - base, match.end(name_group) - base
+        value_part = whole[start:end] if new is None else encode(new)
+        return (
+            whole[:name_start]
+            + encode(redactor._name(name))
+            + whole[name_end:start]
+            + value_part
+            + whole[end:]
+        )
+    if new is None:
         return whole
-    pieces = []
-    done = 0
-    for start, end, text in edits:
-        pieces += [whole[done:start], encode(text)]
-        done = end
-    pieces.append(whole[done:])
-    return whole[:0].join(pieces)
+    return whole[:start] + encode(new) + whole[end:]
 
 
 _default: Redactor | None = None

@@ -23,7 +23,6 @@ _PRIMITIVES = (int, float, bool, type(None))
 _formatter = logging.Formatter()
 _lock = threading.Lock()
 _active: Redactor | None = None
-_original_handle = None
 
 
 def _safe_str(obj: Any) -> str:
@@ -35,9 +34,11 @@ def _safe_str(obj: Any) -> str:
 
 def _redact_arg(redactor: Redactor, arg: Any) -> Any:
     """A ``%``-arg with secrets masked; an object whose ``str()`` holds one becomes that text."""
+    if isinstance(arg, str):
+        return redactor.text(arg)
     if isinstance(arg, _PRIMITIVES):
         return arg
-    if isinstance(arg, str | bytes | bytearray | dict | list | tuple | set | frozenset):
+    if isinstance(arg, bytes | bytearray | dict | list | tuple | set | frozenset):
         return redactor.value(arg)
     text = _safe_str(arg)
     clean = redactor.text(text)
@@ -63,13 +64,12 @@ def _redact_message(record: logging.LogRecord, redactor: Redactor) -> None:
             args = tuple(_redact_arg(redactor, a) for a in args)
         else:
             args = redactor.value(args)
-        msg = redactor.text(record.msg)
         try:
-            again = msg % args
+            again = record.msg % args  # a secret in the format string itself makes this differ
         except Exception:  # noqa: BLE001 - fall through to the flattened message
             again = None
         if again == clean:
-            record.msg, record.args = msg, args
+            record.args = args
             return
     record.msg, record.args = clean, ()
 
@@ -124,11 +124,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def _handle(self: logging.Logger, record: logging.LogRecord) -> Any:
-    redactor = _active
-    if redactor is not None and not self.disabled:
-        redact_record(record, redactor)
-    return _original_handle(self, record)  # type: ignore[misc]
+def _wrap(original: Any) -> Any:
+    """``Logger.handle`` that redacts first; does nothing while no redactor is active."""
+
+    def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
+        redactor = _active
+        if redactor is not None and not self.disabled:
+            redact_record(record, redactor)
+        return original(self, record)
+
+    handle.__wrapped__ = original  # type: ignore[attr-defined]
+    handle._vsms_guard = True  # type: ignore[attr-defined]
+    return handle
 
 
 def install(
@@ -142,7 +149,7 @@ def install(
     Idempotent: a second call only swaps the redactor. ``secrets`` are registered on it;
     ``mask_sms=False`` keeps SMS bodies and codes in logs (default: masked).
     """
-    global _active, _original_handle
+    global _active
     redactor = redactor or default_redactor()
     for secret in secrets:
         redactor.add_secret(secret)
@@ -150,19 +157,20 @@ def install(
         redactor.mask_sms = mask_sms
     with _lock:
         _active = redactor
-        if _original_handle is None:
-            _original_handle = logging.Logger.handle
-            logging.Logger.handle = _handle  # type: ignore[method-assign]
+        if not getattr(logging.Logger.handle, "_vsms_guard", False):
+            logging.Logger.handle = _wrap(logging.Logger.handle)  # type: ignore[method-assign]
     return redactor
 
 
 def uninstall() -> None:
-    """Undo ``install()`` (tests, or code that wants logging back as it was)."""
-    global _active, _original_handle
+    """Undo ``install()`` (tests, or code that wants logging back as it was). If something
+    wrapped ``Logger.handle`` after us, our wrapper stays in place, inert."""
+    global _active
     with _lock:
-        if _original_handle is not None:
-            logging.Logger.handle = _original_handle  # type: ignore[method-assign]
-        _active, _original_handle = None, None
+        _active = None
+        current = logging.Logger.handle
+        if getattr(current, "_vsms_guard", False):
+            logging.Logger.handle = current.__wrapped__  # type: ignore[attr-defined,method-assign]
 
 
 def installed() -> Redactor | None:

@@ -3,7 +3,7 @@
 Sentry's default scrubber misses messages, exception values, URLs and query strings, and
 ``x-api-key`` spelled with a dash (FACTS §6). These hooks walk the serialised event (message,
 exception values, request URL/query/headers/cookies/body, extra, contexts, tags, frame variables,
-breadcrumbs, spans), so nothing Sentry ships keeps a key. sentry-sdk itself is not imported here.
+breadcrumbs, spans), so nothing Sentry ships keeps a key. Only ``hooks()`` imports sentry-sdk.
 """
 
 from __future__ import annotations
@@ -27,12 +27,16 @@ def hooks(redactor: Redactor | None = None) -> dict[str, Hook]:
     def scrub(item: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
         return _scrub(redactor, item)
 
-    return {
+    found = {
         "before_send": scrub,
         "before_send_transaction": scrub,
         "before_breadcrumb": scrub,
-        "before_send_log": scrub,
     }
+    from sentry_sdk.consts import DEFAULT_OPTIONS
+
+    if "before_send_log" in DEFAULT_OPTIONS:  # Sentry Logs; older SDKs reject the option
+        found["before_send_log"] = scrub
+    return found
 
 
 def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
