@@ -35,9 +35,9 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_server.http_app import serving
 from mcp_server.sandbox import Sandbox, running_sandbox
 from mcp_server.server import build_server
+from mcp_server.serving import serving
 from mcp_server.settings import Settings
 from vsms_guard import keys
 
@@ -46,16 +46,6 @@ SECONDS = 3.0
 WAIT_ROUNDS = 6
 BIN = Path(sys.executable).parent
 ACCEPT = {"Accept": "application/json, text/event-stream"}
-
-
-# The sandbox on a port uvicorn binds itself (TCP_NODELAY set), no rate limit, in its own process.
-SANDBOX_SCRIPT = """
-import os, uvicorn
-from mcp_server.sandbox import Sandbox
-sb = Sandbox(sms_delay=None, rate_limit_per_minute=None)
-sb.create_account(1000.0, key=os.environ["VIRTUALSMS_API_KEY"])
-uvicorn.run(sb.app, host="127.0.0.1", port=0, log_level="info", access_log=False)
-"""
 
 
 def demo_key() -> str:
@@ -170,13 +160,15 @@ async def sdk_rows(mcp_url: str, key: str, n: int) -> dict[str, float]:
 def bench_http() -> None:
     key = demo_key()
     env = {**os.environ, "VIRTUALSMS_API_KEY": key}
-    sandbox_cmd = [sys.executable, "-c", SANDBOX_SCRIPT]
-    with subprocess_url(sandbox_cmd, env, r"Uvicorn running on (http://\S+)") as base_url:
+    # The sandbox as users start it (no rate limit, no automatic SMS during the run).
+    sandbox_cmd = [str(BIN / "vsms-mcp"), "sandbox", "--port", "0", "--rate-limit", "0"]
+    sandbox_cmd += ["--balance", "1000", "--sms-delay", "3600"]
+    with subprocess_url(sandbox_cmd, env, r"base URL\s+(http://\S+)") as base_url:
         mcp_env = {**env, "VIRTUALSMS_BASE_URL": base_url}
         mcp_env.pop("VIRTUALSMS_API_KEY")
         mcp_cmd = [str(BIN / "vsms-mcp"), "--http", "--port", "0", "--rate-limit", "0"]
-        with subprocess_url(mcp_cmd, mcp_env, r"Uvicorn running on (http://\S+)") as url:
-            mcp_url = url + "/mcp"
+        mcp_cmd += ["--upstream-limit", "0"]  # a load test is the runaway agent it stops
+        with subprocess_url(mcp_cmd, mcp_env, r"StreamableHTTP at (http://\S+/mcp)") as mcp_url:
             print(
                 "1. virtualsms_get_balance: vsms-mcp --http vs direct sandbox (both subprocesses)"
             )

@@ -26,7 +26,8 @@ LOG_MB = int(os.environ.get("BENCH_REDACT_MB", "200"))
 RECORDS = 20_000
 ROUNDS = 7
 # What GNU sed must do to match the redactor's rules: keys, secret query/field names, quoted
-# JSON/repr fields (SMS fields included), header lines, URL userinfo.
+# JSON/repr fields and name=value pairs (SMS fields included, auth schemes taken with their
+# token), header lines, URL userinfo, the "message" of SMS push lines.
 _SED_NAMES = (
     r"([[:alnum:]_.-]*(api[-_]?key|token|secret|password|passwd)|key"
     r"|(proxy[-_]?)?authorization|(set[-_]?)?cookie)"
@@ -34,13 +35,16 @@ _SED_NAMES = (
 SED_SCRIPT = "\n".join(
     [
         r"s/vsms_[A-Za-z0-9_-]{20,}/vsms_…[redacted]/g",
-        rf"s/(^|[^[:alnum:]_.-])({_SED_NAMES}=)"
-        r"""("[^"]*"|'[^']*'|[^[:space:]&;,#"'<>()]*)/\1\2[redacted]/Ig""",
+        rf"s/(^|[^[:alnum:]_.-])(({_SED_NAMES}|full_text|sms_text|sms_code|code)=)"
+        r"""("[^"]*"|'[^']*'|(bearer|basic|token|digest|apikey)[[:space:]]+[^[:space:]&;,#"'<>(){}]+"""
+        r"""|[^[:space:]&;,#"'<>()]*)/\1\2[redacted]/Ig""",
         rf"""s/(b?["']({_SED_NAMES}|full_text|sms_text|sms_code|code|content)["']"""
         r"""[[:space:]]*[:,=][[:space:]]*b?["'])[^"']*/\1[redacted]/Ig""",
         r"s/(^|[^[:alnum:]_-])((x-)?api-key|(proxy-)?authorization|(set-)?cookie)"
         r"""[[:space:]]*:[[:space:]]*[^"'\r]*/\1\2: [redacted]/Ig""",
         r"s#(://[^[:space:]/:@]+):[^[:space:]/@]+@#\1:[redacted]@#g",
+        r"""/type"[[:space:]]*:[[:space:]]*"sms(_received)?"/I"""
+        r"""s/("message"[[:space:]]*:[[:space:]]*")[^"]*/\1[redacted]/Ig""",
         "",
     ]
 )

@@ -2,5 +2,6 @@
 
 Modules: ``settings`` (operator configuration), ``api`` (the upstream REST client), ``orders``
 (result shapes), ``waiting`` (``wait_for_sms``), ``tools``/``prompts``/``resources`` (the MCP
-surface), ``server`` (assembly), ``http_app`` (StreamableHTTP front), ``cli`` (``vsms-mcp``).
+surface), ``server`` (assembly), ``http_app`` (StreamableHTTP front), ``serving`` (uvicorn on a
+socket, shared with the sandbox), ``cli`` (``vsms-mcp``).
 """

@@ -11,13 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
+import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from mcp_server.settings import Settings
+from vsms_guard import keys
 from vsms_guard.redact import default_redactor
 
 log = logging.getLogger(__name__)
@@ -25,6 +30,9 @@ log = logging.getLogger(__name__)
 ORDER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 USER_AGENT = "vsms-mcp (vsms-guard)"
+ACCOUNT_PREFIX = "/api/v1/customer/"  # the backend counts these against 60 requests/min per key
+WINDOW = 60.0
+MAX_TRACKED = 10_000
 
 
 class ApiError(Exception):
@@ -147,6 +155,32 @@ def error_from_response(response: httpx.Response, *, mutating: bool) -> ApiError
     return ApiError(code or "bad_request", f"VirtualSMS refused the request ({status}){suffix}")
 
 
+class KeyBudget:
+    """At most ``per_minute`` requests per key in any 60 s window, the backend's own rule, so a
+    runaway agent is stopped here (retries, polls and multi-call tools included) instead of
+    burning the key's quota upstream. Keys are held only as fingerprints."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def spend(self, key: str) -> float | None:
+        """None when the request may go (and counts), else seconds until one may."""
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.setdefault(keys.fingerprint(key), deque())
+            while hits and hits[0] <= now - WINDOW:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return hits[0] + WINDOW - now
+            hits.append(now)
+            if len(self._hits) > MAX_TRACKED:
+                self._hits = {f: h for f, h in self._hits.items() if h and h[-1] > now - WINDOW}
+            return None
+
+
 class Upstream:
     """One pooled HTTP client per event loop, shared by every caller; keys travel per request."""
 
@@ -155,6 +189,12 @@ class Upstream:
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.calls = 0  # upstream HTTP requests sent, for tests and benchmarks
+        limit = settings.upstream_per_minute
+        self.budget = KeyBudget(limit) if limit > 0 else None
+        # The operator's key, whatever its shape, is masked in every log line. Callers' keys
+        # (HTTP) are not registered one by one: key-shaped ones are masked by pattern anyway, and
+        # storing every value an anonymous caller sends would grow the redactor without bound.
+        default_redactor().add_secret(settings.env_key)
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -189,7 +229,6 @@ class Upstream:
         mutating = method != "GET"
         headers = {}
         if key:
-            default_redactor().add_secret(key)
             if not (key.isascii() and key.isprintable()) or " " in key:
                 raise ApiError("invalid_api_key", "The API key holds characters no key has")
             headers["X-API-Key"] = key
@@ -199,6 +238,10 @@ class Upstream:
         attempts = 1 if mutating else 1 + max(0, self.settings.read_retries)
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            if key and self.budget is not None and path.startswith(ACCOUNT_PREFIX):
+                wait = self.budget.spend(key)
+                if wait is not None:
+                    raise self._held_back(wait)
             try:
                 self.calls += 1
                 response = await self._http().request(
@@ -217,6 +260,17 @@ class Upstream:
                     raise error_from_response(response, mutating=mutating)
             await asyncio.sleep(self.settings.retry_backoff * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _held_back(self, wait: float) -> ApiError:
+        seconds = max(1, int(wait + 0.999))
+        return ApiError(
+            "rate_limited",
+            f"Held back by vsms-mcp: more than {self.settings.upstream_per_minute} requests/min "
+            f"for this key would hit VirtualSMS's 60/min limit; retry after {seconds} s. "
+            "Nothing was sent.",
+            status=429,
+            retry_after=float(seconds),
+        )
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

@@ -68,30 +68,28 @@ def _parser() -> argparse.ArgumentParser:
         "--rate-limit", type=int, help="MCP requests per minute per key (default 60; 0 disables)"
     )
     p.add_argument("--max-body", type=int, help="largest request body in bytes (default 65536)")
+    p.add_argument(
+        "--upstream-limit",
+        type=int,
+        help="account requests per key per minute sent to VirtualSMS (default 50 of its 60; "
+        "0 disables)",
+    )
     p.add_argument("--verbose", action="store_true", help="log at DEBUG (still redacted)")
     return p
 
 
 def _start_sandbox(stack: ExitStack, args: argparse.Namespace) -> tuple[str, str]:
-    """Run the test double in a thread; (base URL, demo key). Demo-key rules as in
-    ``vsms-mcp sandbox``: $VIRTUALSMS_API_KEY, else the --key-file (read, or created 0600)."""
+    """Run the test double in a thread; (base URL, demo key). Over HTTP the demo key follows
+    ``vsms-mcp sandbox``: $VIRTUALSMS_API_KEY, else --key-file (read, or created 0600)."""
     from mcp_server.sandbox import running_sandbox
-    from mcp_server.sandbox.cli import _read_key_file, _write_key_file
+    from mcp_server.sandbox.demo_key import choose_demo_key, open_demo_account
 
-    chosen, where = "", ""
+    chosen, where, key_file = None, "", None
     if args.http:
-        chosen, where = os.environ.get(ENV_KEY, "").strip(), f"from {ENV_KEY}"
-        if not chosen and args.key_file and args.key_file.exists():
-            chosen, where = _read_key_file(args.key_file), f"read from {args.key_file}"
-        elif not chosen and not args.key_file:
-            raise GuardError(
-                f"--sandbox --http needs --key-file PATH or {ENV_KEY} for the demo key"
-            )
+        key_file = args.key_file
+        chosen, where = choose_demo_key(os.environ.get(ENV_KEY, "").strip(), key_file)
     sb, base_url = stack.enter_context(running_sandbox())
-    key = sb.create_account(10.0, key=chosen or None)
-    if args.http and not chosen:
-        _write_key_file(args.key_file, key)
-        where = f"written to {args.key_file} (mode 0600)"
+    key = open_demo_account(sb, 10.0, chosen, key_file)
     say = sys.stderr.write
     say("vsms-mcp: SANDBOX mode: a local test double, not VirtualSMS; numbers and SMS are fake\n")
     if args.http:
@@ -115,11 +113,15 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise GuardError("--port must be 0..65535")
     if (args.rate_limit or 0) < 0 or (args.max_body is not None and args.max_body < 1024):
         raise GuardError("--rate-limit must be >= 0 and --max-body >= 1024")
+    if (args.upstream_limit or 0) < 0:
+        raise GuardError("--upstream-limit must be >= 0")
 
 
 def _settings(args: argparse.Namespace, stack: ExitStack) -> Settings:
     _check_flags(args)
     common: dict[str, object] = {"http_mode": args.http}
+    if args.upstream_limit is not None:
+        common["upstream_per_minute"] = args.upstream_limit
     if args.http:
         common.update(
             rate_limit_per_minute=args.rate_limit,
@@ -152,12 +154,17 @@ def _serve_stdio(settings: Settings) -> None:
 
 
 def _serve_http(settings: Settings, host: str, port: int) -> None:
-    from mcp_server.http_app import build_http_app, uvicorn_server
+    from mcp_server.http_app import build_http_app
+    from mcp_server.serving import base_url, bind, serve_forever
 
+    try:
+        sock = bind(host, port)
+    except OSError as exc:
+        raise GuardError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     if not is_loopback(host) and not settings.allowed_hosts:
         log.warning("listening on %s: only loopback Host headers pass until --allowed-host", host)
-    log.info("StreamableHTTP at /mcp, health at /health")
-    uvicorn_server(build_http_app(settings), host=host, port=port).run()
+    log.info("StreamableHTTP at %s/mcp, health at /health", base_url(sock))
+    serve_forever(build_http_app(settings), sock)
 
 
 def run(argv: list[str]) -> int:

@@ -9,14 +9,12 @@ allowlists for public hosts) and bounds the body size.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from urllib.parse import parse_qsl
 
-import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
@@ -28,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server.api import Upstream
 from mcp_server.server import NAME, build_server
+from mcp_server.serving import serving
 from mcp_server.settings import Settings
 from vsms_guard import __version__, keys
 
@@ -186,46 +185,6 @@ def build_http_app(settings: Settings, *, upstream: Upstream | None = None) -> S
         middleware=[Middleware(Guard, limiter=limiter)],
         lifespan=lifespan,
     )
-
-
-def uvicorn_server(
-    app: ASGIApp, host: str = "127.0.0.1", port: int = 0, log_level: str = "info"
-) -> uvicorn.Server:
-    """uvicorn without its access log (it prints query strings) and without its log config."""
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        access_log=False,
-        log_config=None,  # records go to the root handlers, through the redactor
-        log_level=log_level,  # info says where it listens (the real port when --port 0)
-        lifespan="on",
-    )
-    return uvicorn.Server(config)
-
-
-@contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve any ASGI ``app`` on 127.0.0.1, a free port, in a thread; yields its base URL."""
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP;
-    # with proto 0 every keep-alive response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn_server(app, log_level="warning")
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the HTTP server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @contextmanager

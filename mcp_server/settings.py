@@ -18,6 +18,8 @@ DEFAULT_BASE_URL = "https://virtualsms.io"
 ENV_KEY = "VIRTUALSMS_API_KEY"
 ENV_BASE_URL = "VIRTUALSMS_BASE_URL"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# The backend allows 60 requests/minute per key: one poll a second would spend all of it.
+MIN_POLL_INTERVAL = 1.0
 
 
 def is_loopback(host: str) -> bool:
@@ -56,6 +58,8 @@ class Settings:
     poll_interval: float = 3.0  # fallback polling: 20 reads/min, a third of the 60/min budget
     ws_open_timeout: float = 5.0
     price_concurrency: int = 4
+    # Requests per key per minute sent to /api/v1/customer/* (backend: 60); 0 disables.
+    upstream_per_minute: int = 50
     # StreamableHTTP front
     rate_limit_per_minute: int = 60
     max_body_bytes: int = 64 * 1024
@@ -66,6 +70,10 @@ class Settings:
         object.__setattr__(self, "base_url", check_base_url(self.base_url))
         if self.http_mode and self.env_key is not None:
             raise GuardError("HTTP mode never uses a server-side API key")
+        if self.upstream_per_minute < 0:
+            raise GuardError("upstream_per_minute must be >= 0 (0 disables)")
+        if self.poll_interval < MIN_POLL_INTERVAL:
+            raise GuardError(f"poll_interval must be >= {MIN_POLL_INTERVAL:g} s (60 requests/min)")
 
     @property
     def ws_base_url(self) -> str:

@@ -7,7 +7,6 @@ it is: any ``hashed_secret`` (SHA-1 of the secret) listed there is accepted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -33,7 +32,11 @@ class Accepted:
     def __call__(self, key: str) -> bool:
         if keys.fingerprint(key) in self.fingerprints:
             return True
-        return bool(self.sha1s) and hashlib.sha1(key.encode()).hexdigest() in self.sha1s
+        if not self.sha1s:
+            return False
+        import hashlib  # here, not at the top: only detect-secrets baselines need SHA-1
+
+        return hashlib.sha1(key.encode()).hexdigest() in self.sha1s
 
     def __bool__(self) -> bool:
         return bool(self.fingerprints or self.sha1s)
@@ -54,7 +57,8 @@ def _hex_strings(values: Iterable[object], path: Path) -> set[str]:
     out = set()
     for value in values:
         if not isinstance(value, str) or not _HEX.fullmatch(value):
-            raise GuardError(f"{path}: malformed baseline: {str(value)[:20]!r} is not a hex hash")
+            shown = str(value)[:8]  # a short start only: a key pasted here must not be echoed
+            raise GuardError(f"{path}: malformed baseline: {shown!r}… is not a hex hash")
         out.add(value)
     return out
 

@@ -28,8 +28,16 @@ class Leak:
     commit: str | None = None
 
 
+def _mask_keys(text: str) -> str:
+    """``text`` with every key in it masked: a path can hold one (a cache folder named by key)."""
+    if keys.PREFIX not in text:
+        return text
+    return keys.CANDIDATE_RE.sub(lambda m: keys.mask(m[0]) if keys.is_key(m[0]) else m[0], text)
+
+
 def to_finding(leak: Leak, verdict: str | None = None) -> Finding:
     """The user-facing form of a leak: masked evidence, fingerprint, what to do."""
+    fingerprint = keys.fingerprint(leak.hit.key)
     message = f"VirtualSMS API key{_HOW.get(leak.hit.encoding, '')}"
     properties = {"encoding": leak.hit.encoding}
     if verdict:
@@ -39,11 +47,11 @@ def to_finding(leak: Leak, verdict: str | None = None) -> Finding:
         rule_id=RULE_ID,
         severity=Severity.ERROR,
         message=message,
-        path=leak.path,
+        path=_mask_keys(leak.path),
         line=leak.hit.line,
         column=leak.hit.column,
         evidence=keys.mask(leak.hit.key),
-        fingerprint=keys.fingerprint(leak.hit.key),
+        fingerprint=fingerprint,
         commit=leak.commit,
         help=HELP,
         checker=CHECKER,
@@ -60,7 +68,7 @@ def build_report(
 ) -> Report:
     """Findings for the leaks a baseline does not accept; ``verdicts`` maps key fingerprints
     to ``--verify`` labels."""
-    report = Report(problems=list(problems))
+    report = Report(problems=[_mask_keys(problem) for problem in problems])
     for leak in leaks:
         if accepted is not None and accepted(leak.hit.key):
             continue

@@ -1,8 +1,11 @@
 """The scanner's settings from the project config (``[tool.vsms-guard]`` / ``.vsms-guard.toml``).
 
 ``exclude`` (top level, shared by every checker) and ``[scan]``: ``exclude`` (extra patterns),
-``baseline`` (a path or a list of paths, relative to the config file), ``base_url`` (for
-``--verify``; default ``VIRTUALSMS_BASE_URL`` or https://virtualsms.io).
+``baseline`` (a path or a list of paths, relative to the config file).
+
+The ``--verify`` base URL is deliberately *not* read from the project config: the scanned
+repository (say, a hostile pull request) must not choose where found keys are sent. It comes
+from ``--base-url``, else ``VIRTUALSMS_BASE_URL``, else https://virtualsms.io.
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ def scan_settings(config: Config, root: Path) -> ScanSettings:
     section = config.section("scan")
     where = f"{config.source}: [scan]"
     base = config.source.parent if config.source else root
-    base_url = section.get("base_url", os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
-    if not isinstance(base_url, str):
-        raise GuardError(f"{where} base_url must be a string")
+    if "base_url" in section:
+        raise GuardError(
+            f"{where} base_url is not read from project config (a scanned repository must not "
+            f"choose where keys are sent): use --base-url or {BASE_URL_ENV}"
+        )
+    base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     return ScanSettings(
         exclude=config.exclude + _strings(section.get("exclude", []), f"{where} exclude"),
         baselines=[base / p for p in _strings(section.get("baseline", []), f"{where} baseline")],

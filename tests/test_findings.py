@@ -56,6 +56,10 @@ def test_no_format_prints_a_whole_key(fmt: str) -> None:
 def test_text_format_names_location_rule_and_fix() -> None:
     out = render(Report([_finding(commit="a" * 40)]), "text")
     assert "aaaaaaaaaaaa:app/config.py:3:9: error: vsms-key:" in out
+    assert (
+        f"[{keys.mask(fake_key('findings'))}, fingerprint {keys.fingerprint(fake_key('findings'))}]"
+        in out
+    )
     assert "fix: rotate the key" in out
     assert out.rstrip().endswith("1 finding")
 

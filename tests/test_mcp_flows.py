@@ -105,20 +105,23 @@ def test_wait_for_sms_timeout_does_not_cancel(sandbox: tuple[Sandbox, str]) -> N
     assert sb.order(order["order_id"])["status"] in ("created", "waiting")
 
 
-def test_wait_for_sms_polls_when_socket_refused(sandbox: tuple[Sandbox, str]) -> None:
-    from mcp_server.http_app import serving
-
-    sb, _ = sandbox
-
-    async def no_websocket(scope: Any, receive: Any, send: Any) -> None:
+def _refusing_websocket(sb: Sandbox) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         await sb.app(scope, receive, send)
 
+    return app
+
+
+def test_wait_for_sms_polls_when_socket_refused(sandbox: tuple[Sandbox, str]) -> None:
+    from mcp_server.serving import serving
+
+    sb, _ = sandbox
     key = sb.create_account()
-    with serving(no_websocket) as url:
-        server = stdio_server(url, key, poll_interval=0.3)
+    with serving(_refusing_websocket(sb)) as url:
+        server = stdio_server(url, key, poll_interval=1.0)
         service, country = _stocked(sb, url, key)
         _, order = call(server, "virtualsms_create_order", {"service": service, "country": country})
         order_id = order["order_id"]
@@ -142,6 +145,65 @@ def test_wait_for_sms_polls_when_socket_refused(sandbox: tuple[Sandbox, str]) ->
     assert not result.is_error and body["code"] == "482913"
     polls = [p for _, p in sb.requests[before:] if p.startswith("/api/v1/customer/order/")]
     assert len(polls) >= 2  # the first read, then at least one poll found the SMS
+
+
+def test_sms_is_reported_from_the_socket_not_by_polling(sandbox: tuple[Sandbox, str]) -> None:
+    """The socket path has no polling delay: with the next poll 10 minutes away, an answer
+    within the 30 s timeout can only have come through the socket."""
+    sb, url = sandbox
+    key = sb.create_account()
+    server = stdio_server(url, key, poll_interval=600.0)
+    service, country = _stocked(sb, url, key)
+    _, order = call(server, "virtualsms_create_order", {"service": service, "country": country})
+    order_id = order["order_id"]
+    before = len(sb.requests)
+
+    async def flow() -> Any:
+        async with Client(server) as client, anyio.create_task_group() as tg:
+            box: dict[str, Any] = {}
+
+            async def wait() -> None:
+                args = {"order_id": order_id, "timeout_seconds": 30}
+                box["r"] = await client.call_tool("virtualsms_wait_for_sms", args)
+
+            tg.start_soon(wait)
+            await anyio.sleep(0.5)
+            sb.deliver_sms(order_id, SMS)
+        return box["r"]
+
+    result = anyio.run(flow)
+    body = json.loads(result.content[0].text)
+    assert not result.is_error and body["code"] == "482913"
+    served = [p for _, p in sb.requests[before:]]
+    assert [p.split("?")[0] for p in served if p.startswith("/ws/")] == ["/ws/orders"]
+    reads = [p for p in served if p.startswith("/api/v1/customer/order/")]
+    assert len(reads) == 2  # the read before listening and the re-read after the push
+
+
+def test_polling_fallback_keeps_to_the_rate_limit() -> None:
+    """Socket refused: at most one read per ``poll_interval`` (never under 1 s, the 60/min
+    budget), and a 429 from the backend is waited out instead of polled through."""
+    from mcp_server.serving import serving
+    from vsms_guard.errors import GuardError
+
+    with pytest.raises(GuardError, match="poll_interval"):
+        Settings(poll_interval=0.5)
+    assert Settings().poll_interval >= 3.0  # the default: a third of the budget
+
+    with running_sandbox(sms_delay=None, rate_limit_per_minute=2) as (sb, _):
+        key = sb.create_account()
+        with serving(_refusing_websocket(sb)) as url:
+            server = stdio_server(url, key, poll_interval=1.0)
+            args = {"service": "whatsapp", "country": _stocked(sb, url, key)[1]}
+            _, order = call(server, "virtualsms_create_order", args)  # 1st of 2 per minute
+            before = len(sb.requests)
+            args = {"order_id": order["order_id"], "timeout_seconds": 8}
+            err, body = call(server, "virtualsms_wait_for_sms", args)
+    assert not err and body["error"] == "timeout"
+    reads = [p for _, p in sb.requests[before:] if p.startswith("/api/v1/customer/order/")]
+    # The first read (2nd of 2), one poll answered 429 with Retry-After ~60 s, then silence;
+    # polling through the 429 every second would have sent about 8.
+    assert len(reads) == 2
 
 
 def test_cancel_cooldown_then_cancel(sandbox: tuple[Sandbox, str]) -> None:
@@ -376,7 +438,7 @@ class Watch:
 def test_mutating_calls_carry_an_idempotency_key_and_the_key_only_in_a_header(
     sandbox: tuple[Sandbox, str],
 ) -> None:
-    from mcp_server.http_app import serving
+    from mcp_server.serving import serving
 
     sb, _ = sandbox
     key = sb.create_account()
@@ -397,7 +459,7 @@ def test_mutating_calls_carry_an_idempotency_key_and_the_key_only_in_a_header(
 
 
 def test_price_fallback_concurrency_is_bounded(sandbox: tuple[Sandbox, str]) -> None:
-    from mcp_server.http_app import serving
+    from mcp_server.serving import serving
 
     sb, _ = sandbox
     sb.set_catalog_available(False)
@@ -419,3 +481,47 @@ def test_unreachable_backend_is_a_tool_error() -> None:
     server = stdio_server(f"http://127.0.0.1:{port}", fake_key("offline"), retry_backoff=0.01)
     err, body = call(server, "virtualsms_get_balance")
     assert err and body["error"] == "network_error" and "could not be reached" in body["message"]
+
+
+def test_upstream_budget_is_a_sliding_minute_per_key() -> None:
+    """Never more than ``per_minute`` in any 60 s window (a token bucket would let through
+    twice that in the first minute); keys counted apart."""
+    from mcp_server.api import KeyBudget
+
+    now = [0.0]
+    budget = KeyBudget(3, clock=lambda: now[0])
+    a, b = fake_key("budget-a"), fake_key("budget-b")
+    for t in (0.0, 10.0, 20.0):
+        now[0] = t
+        assert budget.spend(a) is None
+    now[0] = 30.0
+    assert budget.spend(a) == 30.0  # the hit at t=0 leaves the window at t=60
+    assert budget.spend(b) is None
+    now[0] = 59.9
+    assert budget.spend(a) is not None
+    now[0] = 60.0
+    assert budget.spend(a) is None and budget.spend(a) is not None
+
+
+def test_runaway_agent_is_held_back_before_the_backend(sandbox: tuple[Sandbox, str]) -> None:
+    """Account calls past the per-key budget answer a local 429 and are never sent; discovery
+    calls (no key needed) are not counted."""
+    sb, url = sandbox
+    key = sb.create_account()
+    server = stdio_server(url, key, upstream_per_minute=3)
+    service, country = _stocked(sb, url, key)
+    price_args = {"service": service, "country": country}
+
+    async def go() -> list[Any]:
+        async with Client(server) as client:
+            calls = [await client.call_tool("virtualsms_get_balance", {}) for _ in range(4)]
+            calls.append(await client.call_tool("virtualsms_get_price", price_args))
+            return calls
+
+    *balances, price = anyio.run(go)
+    assert [r.is_error for r in balances] == [False, False, False, True]
+    body = json.loads(balances[-1].content[0].text)
+    assert body["error"] == "rate_limited" and body["status"] == 429
+    assert body["retry_after_seconds"] >= 1 and "Nothing was sent" in body["message"]
+    assert sum(p.endswith("/balance") for _, p in sb.requests) == 3
+    assert not price.is_error  # /api/v1/price is not an account call

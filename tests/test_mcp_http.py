@@ -14,8 +14,9 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_server.http_app import running_http, serving
+from mcp_server.http_app import running_http
 from mcp_server.sandbox import Sandbox, running_sandbox
+from mcp_server.serving import serving
 from mcp_server.settings import Settings, from_env
 from tests.fakes import fake_key
 
@@ -225,3 +226,56 @@ def test_path_traversal_over_http_is_never_sent(
     result = response.json()["result"]
     assert result["isError"] and "invalid_order_id" in result["content"][0]["text"]
     assert sb.requests[before:] == []
+
+
+def test_served_sockets_get_tcp_nodelay() -> None:
+    """``serving.bind`` (used by the HTTP front and the sandbox) makes asyncio set TCP_NODELAY on
+    every accepted connection; a socket created without IPPROTO_TCP does not get it."""
+    import asyncio
+    import socket
+
+    from mcp_server.serving import bind
+
+    async def nodelay_of_accepted(sock: socket.socket) -> list[int]:
+        seen: list[int] = []
+
+        def on_connect(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted = writer.get_extra_info("socket")
+            seen.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=sock)
+        reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        await reader.read()  # EOF: the server callback has run
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return seen
+
+    assert asyncio.run(nodelay_of_accepted(bind())) == [1]
+    plain = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    plain.bind(("127.0.0.1", 0))
+    plain.listen()
+    assert asyncio.run(nodelay_of_accepted(plain)) == [0]  # the trap bind() avoids
+
+
+def test_callers_keys_do_not_grow_the_redactor(
+    sandbox: tuple[Sandbox, str], http_settings: Settings
+) -> None:
+    """Every odd x-api-key an anonymous caller invents used to be stored in the process-wide
+    redactor (and its pattern recompiled): unbounded memory and CPU from outside. Only the
+    operator's key is registered; callers' keys are masked by pattern and by header name."""
+    from mcp_server.api import Upstream
+    from vsms_guard.redact import default_redactor
+
+    invented = [f"not-a-vsms-key-{i:04d}-padding" for i in range(20)]
+    with running_http(http_settings) as url:
+        for value in invented:
+            headers = {**JSON_HEADERS, "x-api-key": value}
+            response = httpx.post(url, json=rpc("virtualsms_get_balance"), headers=headers)
+            assert "unauthorized" in response.json()["result"]["content"][0]["text"]
+    assert not any(default_redactor().knows(value) for value in invented)
+
+    operator = "operator-chosen-secret-value"
+    Upstream(Settings(base_url=http_settings.base_url, env_key=operator))
+    assert default_redactor().knows(operator)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,8 @@ def test_sandbox_flag_needs_no_account() -> None:
         (["--base-url", "http://virtualsms.example"], "https"),
         (["--key-file", "x"], "--key-file"),
         (["--sandbox", "--http", "--port", "0"], "--key-file"),
+        (["--upstream-limit", "-1"], "--upstream-limit"),
+        (["--sandbox", "--http", "--key-file", "/nonexistent-dir/key"], "no such directory"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -145,12 +148,36 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     assert "Traceback" not in done.stderr
 
 
+def test_http_listen_failure_is_one_line_and_exit_2() -> None:
+    """A busy port or an unusable host: one line and exit 2, not uvicorn's exit 3 and log."""
+    from mcp_server.serving import bind
+
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUALSMS_API_KEY"}
+    with bind() as busy:
+        port = str(busy.getsockname()[1])
+        for args in (["--port", port], ["--host", "999.1.1.1", "--port", "0"]):
+            done = subprocess.run(
+                [VSMS_MCP, "--http", *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.count("\n") == 1 and "cannot listen on" in done.stderr
+            assert "Traceback" not in done.stderr
+
+
 def test_http_subprocess_refuses_query_key_and_never_logs_it(tmp_path: Path) -> None:
     """`vsms-mcp --http --verbose` as an operator runs it; its whole stderr is checked."""
     key = fake_key("http-subprocess")
     log_path = tmp_path / "stderr.log"
+    empty = tmp_path / "empty"  # HOME, TMPDIR and the working directory: must stay empty
+    empty.mkdir()
     with running_sandbox(sms_delay=None, rate_limit_per_minute=None) as (sb, base_url):
         env = {**os.environ, "VIRTUALSMS_BASE_URL": base_url, "VIRTUALSMS_API_KEY": key}
+        env.update(HOME=str(empty), TMPDIR=str(empty))
         sb.create_account(key=key)  # the operator's key: HTTP callers must never get its use
         with log_path.open("w") as errlog:
             proc = subprocess.Popen(
@@ -158,6 +185,7 @@ def test_http_subprocess_refuses_query_key_and_never_logs_it(tmp_path: Path) -> 
                 stdout=subprocess.DEVNULL,
                 stderr=errlog,
                 env=env,
+                cwd=empty,
                 stdin=subprocess.DEVNULL,
             )
             try:
@@ -190,6 +218,7 @@ def test_http_subprocess_refuses_query_key_and_never_logs_it(tmp_path: Path) -> 
     assert balance_calls == 0  # the anonymous call never reached the backend with any key
     assert "907153" in sms.json()["result"]["content"][0]["text"]
     assert health.json()["status"] == "ok"
+    assert _files_under(empty) == []
     stderr = log_path.read_text()
     assert "refused POST /mcp" in stderr and "POST /mcp 200" in stderr
     assert key not in stderr and "apiKey=" not in stderr
@@ -197,12 +226,12 @@ def test_http_subprocess_refuses_query_key_and_never_logs_it(tmp_path: Path) -> 
 
 
 def _wait_for_port(log: Path, proc: subprocess.Popen[bytes]) -> int:
-    """The port uvicorn bound (``--port 0``), read from its startup line."""
+    """The port bound for ``--port 0``, read from the start-up line."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
-            if "Uvicorn running on" in line:
-                return int(line.rsplit(":", 1)[1].split()[0])
+        found = re.search(r"StreamableHTTP at http://127\.0\.0\.1:(\d+)/mcp", log.read_text())
+        if found:
+            return int(found.group(1))
         if proc.poll() is not None:
             raise AssertionError(f"vsms-mcp --http exited: {log.read_text()[-500:]}")
         time.sleep(0.05)

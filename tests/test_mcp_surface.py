@@ -262,3 +262,35 @@ def test_error_results_are_json_payloads() -> None:
     result = anyio.run(go)
     body = json.loads(result.content[0].text)
     assert result.is_error and body["success"] is False and body["error"] == "api_key_required"
+
+
+def test_every_legacy_name_reaches_its_tool() -> None:
+    """Each short name of FACTS §2 is answered by the tool it stands for (here: without a key,
+    each tool's own answer), never as an unknown tool."""
+    from mcp_server.tools import LEGACY_ALIASES
+
+    assert set(LEGACY_ALIASES) == {
+        "list_services",
+        "list_countries",
+        "check_price",
+        "find_cheapest",
+        "search_service",
+        "get_balance",
+        "buy_number",
+        "check_sms",
+        "wait_for_code",
+        "active_orders",
+    }
+    # An unreachable upstream: discovery tools fail with network_error, account tools with
+    # api_key_required, schema problems as validation errors: all name the real tool's rules.
+    server = build_server(Settings(base_url="http://127.0.0.1:9", read_retries=0))
+    args = {"service": "whatsapp", "country": "US", "query": "w", "order_id": "abc"}
+
+    async def go() -> dict[str, Any]:
+        async with Client(server) as client:
+            return {name: await client.call_tool(name, args) for name in LEGACY_ALIASES}
+
+    for name, result in anyio.run(go).items():
+        text = result.content[0].text
+        assert result.is_error and "Unknown tool" not in text, name
+        assert json.loads(text)["error"] in ("network_error", "api_key_required"), name

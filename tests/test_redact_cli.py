@@ -118,16 +118,38 @@ def test_check_mode_reports_without_writing() -> None:
         (["."], ".: cannot read: Is a directory"),
         (["--secret-env", "UNSET_FOR_SURE"], "environment variable UNSET_FOR_SURE is not set"),
         (["--secret-file", "/no/such/secrets"], "/no/such/secrets: cannot read secret file"),
-        (["--bogus"], "unrecognized arguments: --bogus"),
+        (["--bogus"], "unrecognized arguments: --bogus (see 'vsms-guard redact --help')"),
+        (["--secret-env"], "argument --secret-env: expected one argument"),
+        (["--secret-env", "SHORT"], "environment variable SHORT: a secret shorter than 4"),
+        (["--secret-file", "/dev/null"], "/dev/null: no secret in file"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
-    proc = run(*args, data=f"{KEY}\n".encode())
+    proc = run(*args, data=f"{KEY}\n".encode(), env={"SHORT": "ab,cdef"})
     assert proc.returncode == 2
     assert proc.stdout == b""  # nothing half-written
     err = proc.stderr.decode()
     assert message in err
+    assert len(err.splitlines()) == 1, err  # no usage block
     assert "Traceback" not in err and KEY not in err
+
+
+def test_a_secret_too_short_to_mask_is_an_error_not_a_silent_gap() -> None:
+    """Secrets under 4 characters are not masked (they would hit ordinary words): the CLI says
+    so instead of passing them through."""
+    proc = run(data=b"key abc here\n", env={"VIRTUALSMS_API_KEY": "abc"})
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert b"VIRTUALSMS_API_KEY: a secret shorter than 4 characters" in proc.stderr
+    assert b"abc" not in proc.stderr
+
+
+def test_secret_file_lines_are_exact_values_commas_included(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.txt"
+    secrets.write_text("pa,ss-word-1\n")
+    proc = run("--secret-file", str(secrets), data=b"x=pa,ss-word-1 y=ss-word-1\n")
+    assert proc.returncode == 0, proc.stderr
+    assert b"pa,ss-word-1" not in proc.stdout
+    assert b"y=ss-word-1" in proc.stdout  # a part of it is not a secret of its own
 
 
 def test_a_bad_file_after_a_good_one_fails_before_any_output(tmp_path: Path) -> None:

@@ -47,6 +47,7 @@ async def _order(request: Request) -> JSONResponse:
 async def _orders_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.send_json({"type": "sms", "code": "482913", "full_text": "code 482913"})
+    await websocket.send_json({"type": "sms_received", "code": "7305", "message": "Code 7305"})
     await websocket.close()
 
 
@@ -123,6 +124,7 @@ def _websocket_call(port: int) -> str:
         url = f"ws://127.0.0.1:{port}/ws/orders?order_id=7&api_key={KEY}"
         with connect(url, additional_headers={"x-api-key": KEY}) as ws:
             assert '"type":"sms"' in ws.recv(timeout=10)
+            assert '"type":"sms_received"' in ws.recv(timeout=10)
     return stream.getvalue()
 
 
@@ -145,9 +147,12 @@ def test_uvicorn_access_log_httpx_and_websockets_at_debug(tmp_path: Path, on: bo
         assert KEY not in everything
         assert "> x-api-key: vsms_…[redacted:" in ws_out
         assert "482913" not in ws_out  # the SMS code the socket pushed, logged at DEBUG
+        assert "7305" not in ws_out  # a push's "message" body too
+        assert '"message":"[redacted:sms]"' in ws_out
     else:
         for out in (httpx_out, ws_out, served):
             assert KEY in out  # FACTS §6: each of these leaks on its own
+        assert "Code 7305" in ws_out
 
 
 class _Capture(Transport):
@@ -276,3 +281,136 @@ def test_structlog_processor_placed_before_exception_rendering() -> None:
     clean = _structlog_run([RedactProcessor(Redactor()), render])
     assert KEY not in clean
     assert "ValueError: upstream refused" in clean
+
+
+def _structlog_stdlib_run(formatter_processors: list[Any], on: bool) -> tuple[str, str]:
+    """structlog's stdlib bridge: events travel as ``record.msg`` dicts to a ProcessorFormatter.
+    Returns (what the handler wrote, what logging printed on stderr as errors)."""
+    out, errors = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=formatter_processors))
+    log_name = f"bridge.{on}.{len(formatter_processors)}"
+    std = logging.getLogger(log_name)
+    std.propagate, std.level = False, logging.INFO
+    std.addHandler(handler)
+    structlog.configure(
+        processors=[structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    log = structlog.get_logger(log_name)
+    with _installed(on), contextlib.redirect_stderr(errors):
+        try:
+            log.info("call", api_key=KEY, order_id="o-7")
+            try:
+                _charge(KEY, {"X-Api-Key": KEY})
+            except ValueError:
+                log.exception("charge failed", order_id="o-8")
+        finally:
+            structlog.reset_defaults()
+            std.removeHandler(handler)
+    return out.getvalue(), errors.getvalue()
+
+
+def test_structlog_stdlib_bridge_records_survive_install() -> None:
+    """``install()`` must hand ProcessorFormatter a dict back: flattened to text, the record
+    was lost in a "Logging error" (it was, before the fix)."""
+    render = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    render.append(structlog.processors.JSONRenderer())
+    leaked, _ = _structlog_stdlib_run(render, on=False)
+    assert KEY in leaked
+    out, errors = _structlog_stdlib_run(render, on=True)
+    assert "Logging error" not in errors
+    assert '"event": "call"' in out and '"order_id": "o-7"' in out
+    assert '"api_key": "vsms_\\u2026[redacted:' in out
+    assert KEY not in out + errors
+
+
+def test_structlog_stdlib_bridge_with_processor_in_the_formatter() -> None:
+    """Exceptions of bridged events are rendered by the formatter, after ``Logger.handle``:
+    ``RedactProcessor`` belongs in the formatter's chain, after the exception renderer."""
+    dict_tracebacks = structlog.processors.ExceptionRenderer(
+        structlog.tracebacks.ExceptionDictTransformer(show_locals=True, use_rich=False)
+    )
+    meta = structlog.stdlib.ProcessorFormatter.remove_processors_meta
+    render = structlog.processors.JSONRenderer()
+    leaked, _ = _structlog_stdlib_run([meta, dict_tracebacks, render], on=True)
+    assert KEY in leaked  # install() alone cannot see a traceback the formatter renders
+    out, errors = _structlog_stdlib_run(
+        [meta, dict_tracebacks, RedactProcessor(Redactor()), render], on=True
+    )
+    assert KEY not in out + errors and "Logging error" not in errors
+    for kept in ('"locals"', "charge failed", '"order_id": "o-8"', "upstream refused"):
+        assert kept in out, kept
+
+
+def test_structlog_objects_whose_repr_holds_a_key() -> None:
+    """Renderers print objects by ``repr``: an ``httpx.Request`` there carries its URL."""
+    out = io.StringIO()
+    request = httpx.Request("GET", f"https://virtualsms.io/api/v1/customer/balance?api_key={KEY}")
+    for processors in ([], [RedactProcessor(Redactor())]):
+        structlog.configure(
+            processors=[*processors, structlog.processors.JSONRenderer()],
+            logger_factory=structlog.PrintLoggerFactory(out),
+            cache_logger_on_first_use=False,
+        )
+        try:
+            structlog.get_logger().info(
+                "sending", request=request, attempt=1, batch={"requests": [request]}
+            )
+        finally:
+            structlog.reset_defaults()
+    leaked, clean = out.getvalue().splitlines()
+    assert KEY in leaked
+    assert KEY not in clean
+    assert "<Request('GET', 'https://virtualsms.io/api/v1/customer/balance?api_key=" in clean
+    assert '"attempt": 1' in clean
+    assert "\"batch\": \"{'requests': [<Request('GET', 'https://virtualsms.io/api" in clean
+
+
+def test_sentry_logging_integration_sees_only_redacted_records() -> None:
+    """Sentry's logging integration hooks in below ``Logger.handle``: with ``install()`` and no
+    Sentry hooks at all, its events and breadcrumbs carry masked text only."""
+    transport = _Capture()
+    sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=transport)
+    install(Redactor())
+    try:
+        with sentry_sdk.isolation_scope() as scope:
+            scope.clear_breadcrumbs()  # other tests' control runs left unmasked ones
+            log = logging.getLogger("app.sentry-logging")
+            log.warning("retrying GET /x?api_key=%s", KEY)  # a breadcrumb
+            try:
+                _charge(KEY, {"X-Api-Key": KEY})
+            except ValueError:
+                log.exception("charge failed for %s", KEY)  # an event
+        sentry_sdk.flush()
+    finally:
+        uninstall()
+        sentry_sdk.get_client().close()
+        sentry_sdk.init()
+    shipped = b"".join(envelope.serialize() for envelope in transport.envelopes)
+    assert transport.envelopes
+    assert KEY.encode() not in shipped
+    assert b'"formatted":"charge failed for vsms_\\u2026[redacted:' in shipped  # the event
+    assert b'"message":"retrying GET /x?api_key=vsms_\\u2026[redacted:' in shipped  # the crumb
+
+
+def test_sentry_log_event_params_lose_their_context_so_they_go() -> None:
+    """Sentry's logging integration ships ``%`` args apart from the message: the hooks alone
+    (no ``install()``) must not leave a header value that only its context marks as secret."""
+    shipped = []
+    for hooks in ({}, redact_sentry.hooks(Redactor())):
+        transport = _Capture()
+        sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=transport, **hooks)
+        try:
+            logging.getLogger("app.sentry-params").error("> %s: %s", "x-api-key", "short-tok")
+            sentry_sdk.flush()
+        finally:
+            sentry_sdk.get_client().close()
+            sentry_sdk.init()
+        shipped.append(b"".join(envelope.serialize() for envelope in transport.envelopes))
+    leaked, clean = shipped
+    assert b"short-tok" in leaked
+    assert b"short-tok" not in clean
+    assert b'"formatted":"> x-api-key: [redacted]"' in clean

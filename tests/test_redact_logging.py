@@ -10,11 +10,13 @@ import io
 import json
 import logging
 import logging.config
+import random
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.fakes import fake_key
+from tests.test_redact_core import _corpus
 from vsms_guard.redact import RedactingFilter, Redactor, install, installed, uninstall
 
 KEY = fake_key("logging")
@@ -255,3 +257,58 @@ def test_objects_whose_str_fails_or_holds_a_key(installed_redactor: Redactor) ->
     assert KEY not in out
     assert "unprintable Broken: RuntimeError" in out
     assert "held Holder(key=vsms_…[redacted:" in out and "]) and 3" in out
+
+
+def test_when_redaction_itself_fails_extra_fields_are_masked_too() -> None:
+    """The fallback keeps the record but must not leave unscanned ``extra`` fields behind."""
+
+    class Failing(Redactor):
+        def value(self, obj: object) -> object:
+            raise RuntimeError("walker broke")
+
+    install(Failing())
+    try:
+        stream = io.StringIO()
+        log = Sinks.non_propagating("failing-redactor", stream)
+        log.info("request", extra={"headers": {"x-api-key": KEY}, "note": "n"})
+    finally:
+        uninstall()
+    out = stream.getvalue()
+    assert "[redacted] log record (redaction failed: RuntimeError)" in out
+    assert KEY not in out
+    assert "'headers': '[redacted]'" in out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_args_kept_apart_give_exactly_the_masked_message(seed: int) -> None:
+    """Args get the masks found in the whole message; whether they stay args or the message
+    is flattened, what a formatter prints equals ``Redactor.text`` of the whole message."""
+    rng = random.Random(seed)
+    redactor = Redactor(secrets=["s3cret-Value"])
+    install(redactor)
+    try:
+        for line in _corpus(seed, lines=150):
+            cuts = sorted(rng.sample(range(len(line) + 1), k=min(3, len(line) + 1)))
+            pieces = [line[a:b] for a, b in zip([0, *cuts], [*cuts, len(line)], strict=True)]
+            record = logging.makeLogRecord(
+                {"msg": "%s" * len(pieces), "args": tuple(pieces), "levelno": logging.INFO}
+            )
+            logging.getLogger("args-apart").handle(record)
+            assert record.getMessage() == redactor.text(line), line
+    finally:
+        uninstall()
+
+
+def test_objects_nested_in_extra_fields(installed_redactor: Redactor) -> None:
+    """``extra={"ctx": {"request": <object>}}``: formatters print the object inside by repr."""
+
+    class Request:
+        def __repr__(self) -> str:
+            return f"<Request GET /x?api_key={KEY}>"
+
+    stream = io.StringIO()
+    log = Sinks.non_propagating("nested-objects", stream)
+    log.info("sending", extra={"ctx": {"request": Request(), "attempt": 2}})
+    out = stream.getvalue()
+    assert KEY not in out
+    assert "<Request GET /x?api_key=vsms_…[redacted:" in out and "'attempt': 2" in out

@@ -174,3 +174,22 @@ def test_port_in_use_is_a_clean_error():
 def test_unwritable_key_file_is_a_clean_error(tmp_path):
     stderr = run_fails(["--key-file", str(tmp_path / "missing" / "key")], clean_env())
     assert "cannot write the key file" in stderr
+
+
+def test_key_file_helpers_never_overwrite_or_follow(tmp_path):
+    """The shared demo-key helpers (``vsms-mcp sandbox`` and ``vsms-mcp --sandbox --http``)."""
+    from mcp_server.sandbox.demo_key import read_key_file, write_key_file
+    from vsms_guard.errors import GuardError
+
+    key = fake_key("demo-key-file")
+    path = tmp_path / "demo-key"
+    write_key_file(path, key)
+    assert read_key_file(path) == key and stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(GuardError, match="cannot write"):
+        write_key_file(path, fake_key("other"))
+    assert read_key_file(path) == key
+    target = tmp_path / "elsewhere"
+    (tmp_path / "link").symlink_to(target)  # dangling: writing would create the target
+    with pytest.raises(GuardError, match="cannot write"):
+        write_key_file(tmp_path / "link", key)
+    assert not target.exists()

@@ -41,6 +41,13 @@ NOT_KEYS = [
     "vsms_REDACTED_REDACTED_REDACTED",
     "vsms_sample0123456789ABCDEFGH",
     "vsms_changeme_changeme_changeme",
+    "vsms_MyVirtualSmsKeyForProd2024",
+    "vsms_aBcDeFgHiJkLmNoPqRsTuVwXyZ",
+    "vsms_1a2b3c4d5e6f7g8h9i0j",
+    "vsms_demo_AbCdEf0123456789XyZ",
+    # typed fakes around a random tail, built at run time (no key-shaped literal in the repo)
+    "vsms_fake" + fake_key("fake-marker")[len(keys.PREFIX) :],
+    "vsms_demo_" + fake_key("demo-marker")[len(keys.PREFIX) :],
 ]
 
 
@@ -140,3 +147,15 @@ def test_encodings_are_labelled(tmp_path: Path) -> None:
     assert (by_path["src/settings.py"].line, by_path["src/settings.py"].column) == (3, 12)
     assert by_path["windows/settings.ini"].line == 2
     assert by_path["k8s/secret.yaml"].line == 6
+
+
+def test_pragmas_allow_their_own_line_or_the_next_one_only(tmp_path: Path) -> None:
+    same, below, after = fake_key("pragma-same"), fake_key("pragma-below"), fake_key("pragma-after")
+    (tmp_path / "a.py").write_text(
+        f"A = '{same}'  # pragma: allowlist secret\n"
+        "# pragma: allowlist nextline secret\n"
+        f"B = '{below}'\n"
+        f"C = '{after}'\n"
+    )
+    leaks, _ = tree.collect([tmp_path], tmp_path)
+    assert [(leak.hit.key, leak.hit.line) for leak in leaks] == [(after, 4)]

@@ -168,3 +168,87 @@ def test_collect_functions_raise_guard_errors(tmp_path: Path) -> None:
         git.collect_history(tmp_path)
     with pytest.raises(GuardError, match="no such folder"):
         git.repo_root(tmp_path / "missing")
+    (tmp_path / "file.txt").write_text("x\n")
+    with pytest.raises(GuardError, match="file.txt: not a folder"):
+        git.repo_root(tmp_path / "file.txt")
+
+
+def test_history_finds_keys_in_utf16_files_git_calls_binary(repo: Path) -> None:
+    key, in_png = fake_key("utf16-history"), fake_key("png-history")
+    (repo / "win settings.ini").write_bytes(f"[s]\r\nx=1\r\napi_key={key}\r\n".encode("utf-16"))
+    (repo / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\0\0" + in_png.encode() + b"\0" * 16)
+    added_at = commit(repo, "windows config")
+    sh(repo, "mv", "win settings.ini", "settings.ini")
+    commit(repo, "rename")
+    (repo / "settings.ini").write_bytes(f"[s]\r\napi_key={key}\r\n".encode("utf-16"))
+    commit(repo, "edit")  # the key is still there: not reported a second time
+    (repo / "settings.ini").write_bytes("[s]\r\n".encode("utf-16"))
+    commit(repo, "remove the key")
+    done = scan("--history", "--format", "json", cwd=repo)
+    got = [(f["commit"], f["path"], f["line"], f["properties"]["encoding"]) for f in findings(done)]
+    assert got == [(added_at, "win settings.ini", 3, "utf-16")]  # the PNG is binary: skipped
+    assert key not in done.stdout + done.stderr
+    (repo / ".vsms-guard.toml").write_text('exclude = ["*.ini"]\n')
+    assert findings(scan("--history", "--format", "json", cwd=repo)) == []
+
+
+def test_history_added_lines_that_look_like_diff_headers(repo: Path) -> None:
+    first, second = fake_key("plusplus-1"), fake_key("plusplus-2")
+    (repo / "a.txt").write_text("".join(f"line {i}\n" for i in range(1, 41)))
+    commit(repo, "base")
+    lines = (repo / "a.txt").read_text().splitlines(keepends=True)
+    lines[4] = "++ b/decoy.txt\n"  # shown as "+++ b/decoy.txt" in the diff
+    lines[9] = f"++ {first}\n"
+    lines[29] = f"key {second}\n"
+    (repo / "a.txt").write_text("".join(lines))
+    commit(repo, "lines starting with ++")
+    got = {
+        (f["path"], f["line"], f["evidence"])
+        for f in findings(scan("--history", "--format", "json", cwd=repo))
+    }
+    assert got == {("a.txt", 10, keys.mask(first)), ("a.txt", 30, keys.mask(second))}
+
+
+def test_commit_blocks_split_only_between_commits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    commits = [b"\0" + bytes([65 + i]) * 40 + b"\n\n" + b"+x\n" * (i * 7) for i in range(9)]
+    stream = b"".join(commits)
+    for size in range(1, 40):  # every chunk size, so boundaries fall at every offset
+        monkeypatch.setattr(git, "READ_CHUNK", size)
+        blocks = list(git._commit_blocks(io.BytesIO(stream)))
+        assert b"".join(blocks) == stream
+        assert all(b.startswith(b"\0") and b.count(b"\n\0") == b.count(b"\0") - 1 for b in blocks)
+
+
+def test_history_finds_a_key_added_while_resolving_a_merge(repo: Path) -> None:
+    key = fake_key("merge-resolution")
+    (repo / "f.txt").write_text("".join(f"{i}\n" for i in range(1, 11)))
+    commit(repo, "base")
+    sh(repo, "checkout", "-q", "-b", "side")
+    (repo / "f.txt").write_text((repo / "f.txt").read_text().replace("5\n", "five (side)\n"))
+    commit(repo, "side")
+    sh(repo, "checkout", "-q", "main")
+    (repo / "f.txt").write_text((repo / "f.txt").read_text().replace("5\n", "five (main)\n"))
+    commit(repo, "main")
+    merged = subprocess.run(["git", "merge", "-q", "side"], cwd=repo, capture_output=True)
+    assert merged.returncode != 0  # a conflict, resolved by hand with a key in it
+    (repo / "f.txt").write_text("".join(f"{i}\n" for i in range(1, 5)) + f"KEY={key}\n")
+    merge = commit(repo, "merge side")
+    got = [
+        (f["commit"], f["path"], f["line"])
+        for f in findings(scan("--history", "--format", "json", cwd=repo))
+    ]
+    assert got == [(merge, "f.txt", 5)]
+
+
+def test_history_finds_keys_in_text_that_gitattributes_marks_binary(repo: Path) -> None:
+    key = fake_key("gitattributes")
+    (repo / ".gitattributes").write_text("*.secret -diff\n")
+    (repo / "prod.secret").write_text(f"a=1\nKEY={key}\n")
+    added_at = commit(repo, "secrets file that git diff shows as binary")
+    got = [
+        (f["commit"], f["path"], f["line"])
+        for f in findings(scan("--history", "--format", "json", cwd=repo))
+    ]
+    assert got == [(added_at, "prod.secret", 2)]

@@ -41,6 +41,7 @@ def test_text_report_masks_every_key_and_says_what_to_do(tmp_path: Path) -> None
     for rel, key in planted.items():
         assert f"{tmp_path}/{rel}:" in done.stdout
         assert keys.mask(key) in done.stdout
+        assert f"fingerprint {keys.fingerprint(key)}]" in done.stdout
     assert done.stdout.count("rotate the key in the VirtualSMS dashboard") == len(planted)
     assert f"{len(planted)} findings" in done.stdout
 
@@ -62,6 +63,17 @@ def test_json_and_sarif_carry_fingerprints_not_keys(tmp_path: Path) -> None:
     assert len(results) == len(planted)
     assert all(r["ruleId"] == "vsms-key" and r["partialFingerprints"] for r in results)
     assert_no_whole_key(as_json.stdout + sarif_path.read_text(), planted)
+
+
+def test_keys_in_file_names_are_masked_too(tmp_path: Path) -> None:
+    in_folder, in_name, inside = fake_key("folder"), fake_key("name"), fake_key("inside")
+    (tmp_path / in_folder).mkdir()
+    (tmp_path / in_folder / f"{in_name}.json").write_text(f'{{"key": "{inside}"}}\n')
+    done = run(".", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 1
+    assert_no_whole_key(done.stdout + done.stderr, [in_folder, in_name, inside])
+    [finding] = json.loads(done.stdout)["findings"]
+    assert finding["path"] == f"{keys.mask(in_folder)}/{keys.mask(in_name)}.json"
 
 
 def test_relative_paths_when_scanning_the_current_folder(tmp_path: Path) -> None:
@@ -161,6 +173,15 @@ def test_malformed_baseline_is_one_line_and_exit_2(tmp_path: Path, content: str)
     assert "malformed baseline" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_key_pasted_into_a_baseline_is_not_echoed(tmp_path: Path) -> None:
+    key = fake_key("pasted-into-baseline")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "vsms-guard-baseline", "accepted": {key: {}}}))
+    done = run(tmp_path, "--baseline", bad)
+    assert done.returncode == 2 and "is not a hex hash" in done.stderr
+    assert key[: len(keys.PREFIX) + 4] not in done.stderr
+
+
 def test_bad_paths_are_one_line_and_exit_2(tmp_path: Path) -> None:
     missing = run(tmp_path / "nope")
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr
@@ -222,6 +243,27 @@ def test_parallel_scan_finds_the_same_as_one_process(tmp_path: Path) -> None:
             {(Path(lk.path).relative_to(tmp_path).as_posix(), lk.hit.key) for lk in leaks}
         )
     assert results[0] == results[1] == set(planted.items())
+    # An absurd --jobs is capped (one process per 64 files here), not a fork bomb.
+    leaks, problems = tree.collect([tmp_path], tmp_path, jobs=10**6)
+    assert problems == [] and {lk.hit.key for lk in leaks} == set(planted.values())
+
+
+def test_a_dead_worker_is_a_problem_not_a_silent_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(tree.PARALLEL_MIN_FILES):
+        (tmp_path / f"f{i}.txt").write_text(f"K = '{fake_key(i)}'\n" if i % 2 else "x\n")
+    parent, scan_chunk = os.getpid(), tree._scan_chunk
+
+    def die_in_children(chunk: list[tuple[str, str]]) -> tuple[list, list[str]]:
+        if os.getpid() != parent:
+            raise MemoryError("a worker ran out of memory")
+        return scan_chunk(chunk)
+
+    monkeypatch.setattr(tree, "_scan_chunk", die_in_children)
+    leaks, problems = tree.collect([tmp_path], tmp_path, jobs=2)
+    assert problems == [f"a scan worker died: {tree.PARALLEL_MIN_FILES // 2} files not checked"]
+    assert 0 < len(leaks) < tree.PARALLEL_MIN_FILES // 2  # only the parent's share was scanned
 
 
 def test_no_traceback_on_bad_options(tmp_path: Path) -> None:

@@ -127,3 +127,14 @@ def test_https_and_loopback_http_are_allowed() -> None:
         check_base_url("https://virtualsms.io/") == "https://virtualsms.io/api/v1/customer/balance"
     )
     assert check_base_url("http://localhost:8080").endswith("/api/v1/customer/balance")
+
+
+def test_scanned_project_cannot_choose_where_keys_are_sent(tmp_path: Path) -> None:
+    """A repository's own config (e.g. in a hostile pull request) must not redirect --verify."""
+    (tmp_path / ".vsms-guard.toml").write_text('[scan]\nbase_url = "http://127.0.0.1:9"\n')
+    done = subprocess.run(
+        [*CLI, "scan", str(tmp_path), "--verify"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2
+    assert "base_url is not read from project config" in done.stderr
+    assert done.stderr.count("\n") == 1

@@ -15,6 +15,7 @@ import yaml
 
 from tests.fakes import fake_key
 from vsms_guard import keys
+from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import render
 from vsms_guard.semgrep import ENV_BINARY, rules_dir, run_semgrep, to_report
@@ -163,4 +164,41 @@ def test_a_file_semgrep_cannot_parse_is_named(tmp_path: Path, with_semgrep: None
     assert rules == [
         ("vsms-semgrep/not-parsed", "warning"),
         ("vsms-semgrep/vsms-headers-logged-python", "error"),
+    ]
+
+
+def test_tests_and_build_folders_of_a_checked_project_are_scanned(
+    tmp_path: Path, with_semgrep: None
+) -> None:
+    """semgrep's built-in ignores skip tests/, test/ and build/; ours must not (that is where
+    hard-coded keys and sloppy webhook handlers hide), while node_modules stays out."""
+    for folder in ("src", "tests", "test", "build", "node_modules/dep"):
+        (tmp_path / folder).mkdir(parents=True)
+        shutil.copy(CASES / "python_bad.py", tmp_path / folder / "client.py")
+    report = to_report(run_semgrep(tmp_path), tmp_path)
+    assert {f.path.split("/")[0] for f in report.findings} == {"src", "tests", "test", "build"}
+
+
+def test_semgrep_only_excludes_from_config(tmp_path: Path, with_semgrep: None) -> None:
+    from vsms_guard.semgrep import excludes
+
+    config = Config({"exclude": ["vendor/"], "semgrep": {"exclude": ["tests/"]}})
+    assert excludes(config) == ["vendor/", "tests/"]
+    with pytest.raises(GuardError, match="semgrep"):
+        excludes(Config({"semgrep": {"exclude": "tests/"}}))
+
+
+def test_hardcoded_key_findings_are_judged_by_keys_py(tmp_path: Path, with_semgrep: None) -> None:
+    """semgrep's regex cannot weigh entropy; a match that keys.py says is no key is dropped."""
+    not_keys = [
+        "vsms_" + "0" * 28,
+        "vsms_abcdefghijklmnopqrstuvwxyz",
+        "vsms_messageQueryResultHandler",
+    ]
+    lines = [f'NAME_{n} = "{value}"' for n, value in enumerate(not_keys)]
+    lines.append(f'REAL = "{fake_key("judged")}"')
+    (tmp_path / "consts.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = to_report(run_semgrep(tmp_path), tmp_path)
+    assert [(f.rule_id, f.line) for f in report.findings] == [
+        ("vsms-semgrep/vsms-hardcoded-key-python", len(lines))
     ]

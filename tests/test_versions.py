@@ -558,3 +558,31 @@ def test_a_folder_that_cannot_be_listed_is_reported(tmp_path: Path) -> None:
     unreadable: list[str] = []
     assert list(iter_candidate_files(not_a_folder, (), unreadable)) == []
     assert unreadable == [f"{not_a_folder}: cannot list folder: Not a directory"]
+
+
+@pytest.mark.parametrize(
+    ("version", "status"),
+    [("1.2.0-beta.1", None), ("1.3.0-rc.1", None), ("1.1.0-alpha.2", None), ("1.2.0", "supported")],
+)
+def test_prereleases_follow_npm_and_are_not_covered_by_the_policy(version, status) -> None:
+    """npm's rule: a prerelease is in a range only if a comparator names its own
+    major.minor.patch with a prerelease. 1.2.0-beta.1 precedes 1.2.0; it is no supported
+    release (node-semver's include_prerelease mode ranked it equal to 1.2.0)."""
+    mcp = load_policy().packages["virtualsms-mcp"]
+    assert mcp.status_of(version) == status
+    assert mcp.status_of("1.2.0-beta.1") is None  # the same answer whatever was asked before
+
+
+def test_a_pinned_prerelease_is_an_unknown_version_warning(tmp_path: Path) -> None:
+    write(tmp_path, "package.json", '{"dependencies": {"virtualsms-mcp": "1.2.0-beta.1"}}\n')
+    assert gate(tmp_path) == [("unknown-version", "package.json", 1, "warning")]
+
+
+def test_an_oversized_file_is_reported_not_skipped_silently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vsms_guard.versions as versions
+
+    write(tmp_path, "package-lock.json", '{"packages": {}}' + " " * 2048)
+    monkeypatch.setattr(versions, "MAX_FILE_BYTES", 1024)
+    assert gate(tmp_path) == [("too-large", "package-lock.json", None, "warning")]

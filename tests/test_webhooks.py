@@ -327,3 +327,41 @@ def test_default_max_age_is_the_policy_replay_window():
     from vsms_guard.retention import load_policy
 
     assert Verifier(SECRET).max_age == load_policy().replay_ids
+
+
+def test_an_id_first_seen_early_cannot_be_replayed_when_it_expires():
+    """Worst case: first delivery ``tolerance`` before created_at; its id expires exactly when
+    the event turns ``max_age`` old, and at that instant the event must already be refused."""
+    verifier = Verifier(SECRET, max_age=3600, tolerance=300, replay_store=MemoryReplayStore())
+    body = envelope(created=NOW)
+    first = NOW - 300
+    verifier.verify(body, sign(body, SECRET, timestamp=first), now=first)
+    for later in (NOW + 3600, NOW + 3601):  # the id is gone from the store from NOW + 3600 on
+        with pytest.raises(WebhookError) as info:
+            verifier.verify(body, sign(body, SECRET, timestamp=later), now=later)
+        assert info.value.reason == "stale"
+    with pytest.raises(WebhookError, match="replayed"):  # one second earlier: still remembered
+        verifier.verify(body, sign(body, SECRET, timestamp=NOW + 3599), now=NOW + 3599)
+
+
+@pytest.mark.parametrize("now", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_now_is_refused_not_let_through_every_window(now):
+    body = envelope()
+    assert reason_of(body, sign(body, SECRET, timestamp=NOW), now=now) == "bad_config"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"secrets": 42},
+        {"secrets": None},
+        {"secrets": SECRET, "tolerance": "300"},
+        {"secrets": SECRET, "tolerance": float("nan")},
+        {"secrets": SECRET, "max_age": True},
+        {"secrets": SECRET, "max_age": 0},
+    ],
+)
+def test_odd_configuration_types_are_bad_config_not_type_errors(kwargs):
+    with pytest.raises(WebhookError) as info:
+        Verifier(kwargs.pop("secrets"), **kwargs)
+    assert info.value.reason == "bad_config"

@@ -154,9 +154,9 @@ def test_serve_receives_a_signed_delivery_and_stores_it(tmp_path):
     )
     try:
         url = None
-        for line in proc.stderr:  # uvicorn announces the port it was given
+        for line in proc.stderr:  # serve announces the URL of the port it was given
             assert SECRET not in line
-            found = re.search(r"running on (http://127\.0\.0\.1:\d+)", line)
+            found = re.search(r"POST (http://127\.0\.0\.1:\d+)/webhooks/virtualsms", line)
             if found:
                 url = found.group(1)
                 break
@@ -181,3 +181,28 @@ def test_serve_receives_a_signed_delivery_and_stores_it(tmp_path):
     assert stored == [(json.loads(data)["id"], "sms.received", 1)]
     assert json.loads(bodies[0][0]) == {"message": "code 5521", "code": "5521"}
     assert statuses == [200, 200, 400]
+
+
+def test_serve_refuses_a_bad_or_busy_port_in_one_line_before_creating_files(tmp_path):
+    import socket
+
+    db = tmp_path / "events.sqlite"
+    env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
+    code, _, err = run("serve", "--port", "99999", "--db", str(db), env=env)
+    assert code == 2 and "--port 99999: must be 0-65535" in err and err.count("\n") == 1
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = str(busy.getsockname()[1])
+        code, _, err = run("serve", "--port", port, "--db", str(db), env=env)
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "soon"])
+def test_verify_refuses_a_non_finite_now(tmp_path, value):
+    (tmp_path / "b").write_bytes(body_bytes(5))
+    env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
+    code, _, err = run("verify", "--body", str(tmp_path / "b"), "--now", value, env=env)
+    assert code == 2 and "--now" in err and "Traceback" not in err

@@ -101,11 +101,16 @@ class Report:
         )
 
 
+def _evidence(f: Finding) -> str:
+    """`` [vsms_AbC…(40), fingerprint 1a2b3c4d5e6f]``: enough to act on, never the secret."""
+    parts = [p for p in (f.evidence, f.fingerprint and f"fingerprint {f.fingerprint}") if p]
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
 def format_text(report: Report) -> str:
     lines = []
     for f in report.sorted_findings():
-        evidence = f" [{f.evidence}]" if f.evidence else ""
-        lines.append(f"{f.location()}: {f.severity.value}: {f.rule_id}: {f.message}{evidence}")
+        lines.append(f"{f.location()}: {f.severity.value}: {f.rule_id}: {f.message}{_evidence(f)}")
         if f.help:
             lines.append(f"    fix: {f.help}")
     for problem in report.problems:
@@ -215,7 +220,7 @@ def format_github(report: Report) -> str:
         if f.line:
             params.append(f"line={f.line}")
         params.append(f"title={_gh_escape(f.rule_id, prop=True)}")
-        text = f.message + (f" [{f.evidence}]" if f.evidence else "")
+        text = f.message + _evidence(f)
         out.append(f"::{kind} {','.join(params)}::{_gh_escape(text)}")
     for problem in report.problems:
         out.append(f"::error title=could-not-check::{_gh_escape(problem)}")

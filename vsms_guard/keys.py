@@ -9,7 +9,6 @@ identifiers such as ``vsms_key_rotation_work_frequency`` and from documentation 
 from __future__ import annotations
 
 import base64
-import hashlib
 import math
 import re
 from collections import Counter
@@ -63,6 +62,8 @@ PLACEHOLDER_MARKERS = (
     "sample",
     "insert",
     "replace",
+    "demo",
+    "fake",
 )
 
 MIN_ENTROPY_BITS = 3.0  # per character; random base62 tokens of 20+ chars score about 4
@@ -74,6 +75,11 @@ _DIGIT_RUN_RE = re.compile(r"[0-9]+")
 # Names carry digits in one or two places (a version, a count); random tokens scatter them, so
 # a lowercase+digits key (letter runs ~3.6 long) is not mistaken for words.
 MAX_NAME_DIGIT_GROUPS = 2
+# camelCase words, each capitalised, maybe a number at the end: ``MyVirtualSmsKeyForProd2024``.
+_CAMEL_WORDS_RE = re.compile(r"[a-z]*(?:[A-Z][a-z]+)+[0-9]{0,4}")
+# A person typing a fake key walks the keyboard: ``abcde``, ``12345``, ``aBcDeF``, ``1a2b3c4d5e``.
+# Five ascending characters in a row come up by chance in about 1 random 32-char key in 30,000.
+MAX_ASCENDING_RUN = 4
 
 
 def shannon_entropy(text: str) -> float:
@@ -96,6 +102,19 @@ def _looks_like_words(token: str) -> bool:
     return len(_DIGIT_RUN_RE.findall(token)) <= MAX_NAME_DIGIT_GROUPS
 
 
+def _has_ascending_run(token: str) -> bool:
+    """A run of more than ``MAX_ASCENDING_RUN`` ascending characters (any case), in the token
+    or in either of its interleaved halves."""
+    lowered = token.lower()
+    for text in (lowered, lowered[0::2], lowered[1::2]):
+        run = 1
+        for a, b in zip(text, text[1:], strict=False):
+            run = run + 1 if ord(b) == ord(a) + 1 else 1
+            if run > MAX_ASCENDING_RUN:
+                return True
+    return False
+
+
 def is_key(candidate: str) -> bool:
     """True when ``candidate`` (``vsms_`` + token) looks generated: not a name or placeholder."""
     if not candidate.startswith(PREFIX) or candidate in PLACEHOLDERS or candidate in IDENTIFIERS:
@@ -116,6 +135,8 @@ def is_key(candidate: str) -> bool:
     if classes < 2:
         return False
     if shannon_entropy(token) < MIN_ENTROPY_BITS:
+        return False
+    if _CAMEL_WORDS_RE.fullmatch(token) or _has_ascending_run(token):
         return False
     return not _looks_like_words(token)
 
@@ -168,5 +189,7 @@ def mask(key: str) -> str:
 
 def fingerprint(secret: str | bytes, length: int = 12) -> str:
     """Stable, non-reversible short id of a secret (hex of SHA-256), to tell keys apart."""
+    import hashlib  # here, not at the top: a scan without findings never needs it
+
     raw = secret.encode() if isinstance(secret, str) else secret
     return hashlib.sha256(raw).hexdigest()[:length]

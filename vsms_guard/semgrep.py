@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from policies import policy_path
+from vsms_guard import keys
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import Finding, Report, Severity
@@ -23,6 +24,10 @@ ENV_BINARY = "VSMS_GUARD_SEMGREP"
 RULE_PREFIX = "vsms-semgrep"
 TIMEOUT_SECONDS = 900
 SEVERITIES = {"ERROR": Severity.ERROR, "WARNING": Severity.WARNING, "INFO": Severity.INFO}
+# semgrep's built-in ignore list (used when a project has no .semgrepignore) skips tests/, test/
+# and build/, exactly where hard-coded keys and bad webhook handlers hide. We switch semgrep's
+# ignore files off and apply only these folders plus the user's ``exclude`` patterns.
+DEFAULT_EXCLUDES = (".git", "node_modules", ".venv", "venv", ".tox", "__pycache__", "*.min.js")
 
 
 def semgrep_binary() -> str:
@@ -56,10 +61,11 @@ def run_semgrep(
         "--quiet",
         "--metrics=off",
         "--disable-version-check",
+        "--x-ignore-semgrepignore-files",
         "--config",
         str(rules or rules_dir()),
     ]
-    for pattern in exclude or []:
+    for pattern in [*DEFAULT_EXCLUDES, *(exclude or [])]:
         command += ["--exclude", pattern.rstrip("/")]
     command.append(str(target))
     env = {**os.environ, "SEMGREP_SEND_METRICS": "off", "SEMGREP_ENABLE_VERSION_CHECK": "0"}
@@ -97,12 +103,28 @@ def _relative(path: str, root: Path) -> str:
         return path
 
 
+def _not_a_key(result: dict[str, Any]) -> bool:
+    """True when a hard-coded-key match is not a key by ``vsms_guard.keys`` (the one source of
+    truth: semgrep's regex cannot judge entropy, so ``vsms_0000…`` or camelCase names match it).
+    A match we cannot re-read is kept."""
+    try:
+        start, end = result["start"]["offset"], result["end"]["offset"]
+        with open(result["path"], "rb") as fh:
+            fh.seek(start)
+            literal = fh.read(end - start).decode("utf-8", errors="replace")
+    except (KeyError, TypeError, ValueError, OSError):
+        return False
+    return not keys.contains_key(literal)
+
+
 def to_report(output: dict[str, Any], root: Path) -> Report:
     """Findings from semgrep's JSON; files it could not parse are warnings, not silence."""
     report = Report()
     for result in output.get("results", []):
         extra = result.get("extra", {})
         rule = str(result.get("check_id", "")).rsplit(".", 1)[-1]
+        if "hardcoded-key" in rule and _not_a_key(result):
+            continue
         report.add(
             Finding(
                 rule_id=f"{RULE_PREFIX}/{rule}",
@@ -134,6 +156,15 @@ def to_report(output: dict[str, Any], root: Path) -> Report:
     return report
 
 
+def excludes(config: Config) -> list[str]:
+    """The shared ``exclude`` patterns plus ``[semgrep] exclude`` (paths only semgrep skips,
+    e.g. tests that put keys in URLs on purpose while the key scanner still reads them)."""
+    extra = config.section("semgrep").get("exclude", [])
+    if not isinstance(extra, list) or not all(isinstance(p, str) for p in extra):
+        raise GuardError(f"{config.source}: [semgrep] exclude must be a list of strings")
+    return [*config.exclude, *extra]
+
+
 def check(root: Path, config: Config) -> Report:
     """Checker entry for ``vsms-guard check``."""
-    return to_report(run_semgrep(root, config.exclude), root)
+    return to_report(run_semgrep(root, excludes(config)), root)

@@ -46,7 +46,7 @@ STATUSES = (SUPPORTED, CRITICAL, UNSUPPORTED)
 RULE = "vsms-versions"
 SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".hg"})
 LOCK_NAMES = ("package-lock.json", "npm-shrinkwrap.json", "pnpm-lock.yaml", "yarn.lock")
-MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_FILE_BYTES = 64 * 1024 * 1024  # big monorepo lockfiles reach tens of MiB
 
 
 # --- version schemes: the only place that knows npm semver or PEP 440 ------------------------
@@ -69,7 +69,11 @@ class NpmScheme:
     @staticmethod
     @functools.cache
     def satisfies(version: str, spec: str) -> bool:
-        return nodesemver.satisfies(version, spec, True, include_prerelease=True)
+        # npm's own rule (what `npm install` and npx resolve): a prerelease satisfies a range
+        # only if a comparator names the same major.minor.patch with a prerelease. So
+        # 1.2.0-beta.1 is in no policy row (unknown: a warning), not "supported". node-semver's
+        # include_prerelease=True would also order 1.2.0-beta.1 equal to 1.2.0 (a bug).
+        return nodesemver.satisfies(version, spec, True)
 
     @staticmethod
     @functools.cache
@@ -300,7 +304,10 @@ def collect(
         if finder is None:
             continue
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
+            if path.stat().st_size > MAX_FILE_BYTES:  # never skipped silently
+                rel = _relative(path, root)
+                message = f"not checked: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
+                problems.append(_finding("too-large", Severity.WARNING, rel, None, message))
                 continue
             data = path.read_bytes()
         except OSError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -209,7 +210,10 @@ class Verifier:
         require_timestamp: bool = True,
         replay_store: ReplayStore | None = None,
     ) -> None:
-        values = [secrets] if isinstance(secrets, str | bytes) else list(secrets)
+        try:
+            values = [secrets] if isinstance(secrets, str | bytes) else list(secrets)
+        except TypeError:
+            values = [secrets]  # refused below: not a string
         if not values:
             raise WebhookError(WebhookError.BAD_CONFIG, "no webhook secret configured")
         keys: list[bytes] = []
@@ -223,7 +227,7 @@ class Verifier:
             from vsms_guard.retention import load_policy  # the replay window is policy data
 
             max_age = load_policy().replay_ids
-        if tolerance < 0 or max_age <= 0:
+        if not (_finite(tolerance) and _finite(max_age) and tolerance >= 0 and max_age > 0):
             raise WebhookError(WebhookError.BAD_CONFIG, "tolerance and max_age must be positive")
         # Keyed once: each delivery then costs a copy and one pass over the body.
         self._macs = tuple(hmac.new(key, digestmod="sha256") for key in keys)
@@ -244,6 +248,13 @@ class Verifier:
         """Signature and timestamp window only (no parsing, no replay store): returns the
         timestamp header's value. Every secret is tried, so timing shows neither which secret
         matched nor where the signatures differ."""
+        current = clock() if now is None else now
+        try:  # NaN would pass every window comparison below; x - x is NaN for NaN and ±inf
+            broken = current - current != 0  # (inline: this is the hot path of the bench)
+        except TypeError:
+            broken = True
+        if broken:
+            raise WebhookError(WebhookError.BAD_CONFIG, "now must be a finite number")
         try:
             signature = _parse_signature(_header(headers, SIGNATURE_HEADER))
             timestamp = _parse_timestamp(_header(headers, TIMESTAMP_HEADER), self.require_timestamp)
@@ -262,7 +273,6 @@ class Verifier:
         if not matched:
             raise WebhookError(WebhookError.MISMATCH)
         if timestamp is not None:
-            current = clock() if now is None else now
             if current - timestamp > self.tolerance:
                 raise WebhookError(WebhookError.STALE, f"older than {self.tolerance}s")
             if timestamp - current > self.tolerance:
@@ -275,7 +285,9 @@ class Verifier:
         timestamp = self.check_signature(body, headers, now=current)
         event = parse_event(body, timestamp=timestamp, delivery_id=_delivery(headers))
         age = current - _parse_created_at(event.created_at)
-        if age > self.max_age:
+        # ">=": an id first seen ``tolerance`` early is remembered until exactly ``max_age``
+        # after created_at (ttl below), so at that instant the event must already be stale.
+        if age >= self.max_age:
             raise WebhookError(WebhookError.STALE, "event created_at is past the replay window")
         if -age > self.tolerance:
             raise WebhookError(WebhookError.FUTURE, "event created_at is in the future")
@@ -284,6 +296,11 @@ class Verifier:
         ):
             raise WebhookError(WebhookError.REPLAYED, event_id=event.id)
         return event
+
+
+def _finite(value: Any) -> bool:
+    """A real, finite number (bools and NaN are configuration mistakes)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _body_bytes(body: Any) -> bytes:

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 
 from mcp_server.sandbox.backend import Sandbox
-from mcp_server.sandbox.server import base_url, bind, make_server
+from mcp_server.sandbox.demo_key import ENV_KEY, choose_demo_key, open_demo_account
+from mcp_server.serving import base_url, bind, serve_forever
 from vsms_guard import keys
 from vsms_guard.errors import GuardError
 
-ENV_KEY = "VIRTUALSMS_API_KEY"
 DEFAULT_PORT = 8780
 EXIT_ERROR = 2
 KEEP_REQUESTS = 10_000  # a long-running sandbox must not grow without bound
@@ -77,28 +77,6 @@ def _webhook(args: argparse.Namespace) -> tuple[str | None, str | None]:
     return args.webhook_url, secret
 
 
-def _write_key_file(path: Path, key: str) -> None:
-    """Write the key readable by the owner only, whatever the file's mode was before."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-    except OSError as exc:
-        raise GuardError(f"cannot write the key file {path}: {exc.strerror}") from None
-
-
-def _read_key_file(path: Path) -> str:
-    """The key saved by an earlier run, so a restarted sandbox keeps the client's key valid."""
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GuardError(f"cannot read the key file {path}: {type(exc).__name__}") from None
-    if not key or len(key.split()) != 1:
-        raise GuardError(f"the key file {path} must hold one key on one line")
-    return key
-
-
 def run(argv: list[str], prog: str) -> int:
     args = _parser(prog).parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -115,24 +93,16 @@ def run(argv: list[str], prog: str) -> int:
         webhook_secret=webhook_secret,
         keep_requests=KEEP_REQUESTS,
     )
-    key = os.environ.get(ENV_KEY, "").strip()
-    if key:
-        sb.create_account(args.balance, key=key)
-        where = f"from {ENV_KEY}"
-    elif args.key_file and args.key_file.exists():
-        key = _read_key_file(args.key_file)
-        sb.create_account(args.balance, key=key)
-        where = f"read from {args.key_file}"
-    elif args.key_file:
-        key = sb.create_account(args.balance)
-        _write_key_file(args.key_file, key)
-        where = f"written to {args.key_file} (mode 0600)"
-    else:
-        raise GuardError(f"set {ENV_KEY} to the demo key you want, or pass --key-file PATH")
+    chosen, where = choose_demo_key(os.environ.get(ENV_KEY, "").strip(), args.key_file)
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:
         raise GuardError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    try:
+        key = open_demo_account(sb, args.balance, chosen, args.key_file)
+    except GuardError:
+        sock.close()
+        raise
     url = base_url(sock)
     say = sys.stderr.write
     say(f"{prog}: local test double of the VirtualSMS API (not the service), seed {args.seed}\n")
@@ -143,7 +113,10 @@ def run(argv: list[str], prog: str) -> int:
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         say(f"  warning   listening on {args.host}: anyone who can reach it can use the demo key\n")
     sys.stderr.flush()
-    make_server(sb).run(sockets=[sock])
+    from mcp_server.server import configure_logging  # lazily: the MCP SDK is not needed before
+
+    configure_logging()  # uvicorn's and our records go to stderr through the redactor
+    serve_forever(sb.app, sock)
     return 0
 
 

@@ -8,7 +8,7 @@ import os
 import httpx
 from flask import request
 
-from vsms_guard.webhooks import verify
+from vsms_guard.webhooks import WebhookError, verify
 
 log = logging.getLogger(__name__)
 BASE_URL = os.environ.get("VIRTUALSMS_BASE_URL", "https://virtualsms.io")
@@ -38,10 +38,11 @@ def constant_time(secret: bytes, body: bytes) -> bool:
 
 def flask_webhook(secrets: list[str]):
     raw = request.get_data()
-    verdict = verify(raw, request.headers, secrets)
-    if not verdict.ok:
-        return "bad", 400
-    event = json.loads(raw)
+    try:
+        verify(raw, request.headers, secrets)  # raises WebhookError; returns the Event
+    except WebhookError as err:
+        return err.reason, 400
+    event = json.loads(raw)  # parsing after verification is fine
     return event["id"]
 
 

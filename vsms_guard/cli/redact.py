@@ -12,18 +12,31 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN, EXIT_FINDINGS
-from vsms_guard.redact.core import Redactor, default_redactor
+from vsms_guard.redact.core import ENV_KEY, MIN_SECRET_LEN, Redactor, default_redactor
 from vsms_guard.redact.stream import redact_stream
 
 WEBHOOK_SECRET_ENV = "VIRTUALSMS_WEBHOOK_SECRET"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors become one line (``GuardError``, exit 2) instead of a usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise GuardError(f"{message} (see '{self.prog} --help')")
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = _Parser(
+        prog=prog,
+        description="Mask API keys, secrets and SMS content in log files before they are shared. "
+        "Streams each FILE ('-': stdin; default: stdin) to stdout in constant memory.",
+        epilog="exit codes: 0 done (with --check: clean), 1 (--check) something would be masked, "
+        "2 bad input or I/O error.",
+    )
     parser.add_argument("files", nargs="*", metavar="FILE", help="input files (default: stdin)")
     parser.add_argument(
         "--secret-env",
@@ -52,27 +65,36 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 
 def build_redactor(env_names: list[str], files: list[Path], keep_sms: bool) -> Redactor:
-    """The process redactor plus the secrets named on the command line."""
+    """The process redactor plus the secrets named on the command line. A secret too short to
+    mask (it would hit ordinary words) is an error, not a silent gap in the output."""
     redactor = default_redactor()
     redactor.mask_sms = not keep_sms
-    values = [os.environ.get(WEBHOOK_SECRET_ENV, "")]
+    api_key = os.environ.get(ENV_KEY, "").strip()  # one key: never split on commas
+    found: list[tuple[str, str]] = [(ENV_KEY, api_key)] if api_key else []
+    listed = [(WEBHOOK_SECRET_ENV, os.environ.get(WEBHOOK_SECRET_ENV, ""))]
     for name in env_names:
         value = os.environ.get(name, "")
         if not value.strip():
             raise GuardError(f"environment variable {name} is not set or empty")
-        values.append(value)
-    for path in files:
+        listed.append((f"environment variable {name}", value))
+    for origin, value in listed:  # comma-separated lists
+        found.extend((origin, part.strip()) for part in value.split(",") if part.strip())
+    for path in files:  # one exact secret per line, commas included
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise GuardError(f"{path}: cannot read secret file: {type(exc).__name__}") from None
-        found = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-        if not found:
+        in_file = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+        if not in_file:
             raise GuardError(f"{path}: no secret in file")
-        values.extend(found)
-    for value in values:
-        for part in value.split(","):
-            redactor.add_secret(part.strip())
+        found.extend((str(path), line) for line in in_file)
+    for origin, secret in found:
+        if len(secret) < MIN_SECRET_LEN:
+            raise GuardError(
+                f"{origin}: a secret shorter than {MIN_SECRET_LEN} characters cannot be "
+                "masked without masking ordinary text"
+            )
+        redactor.add_secret(secret)
     return redactor
 
 

@@ -6,7 +6,6 @@ Argument parsing and printing only; the work is in ``scanners``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -102,6 +101,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def plugin_path() -> str:
     """Where ``detect-secrets scan --plugin`` finds our detector."""
+    import importlib.util
+
     spec = importlib.util.find_spec("scanners.detect_secrets_plugin")
     if spec is None or spec.origin is None:
         raise GuardError("the detect-secrets plugin file is missing from this installation")

@@ -8,7 +8,7 @@ from pathlib import Path
 from vsms_guard.cli.check import add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
-from vsms_guard.semgrep import rules_dir, run_semgrep, to_report
+from vsms_guard.semgrep import excludes, rules_dir, run_semgrep, to_report
 
 EPILOG = """\
 rules: an API key in a URL or query string; request headers or a client config logged whole;
@@ -40,4 +40,4 @@ def main(argv: list[str], prog: str = "vsms-guard semgrep") -> int:
     if not args.path.exists():
         raise GuardError(f"{args.path}: no such file or directory")
     config = load_config(args.path, args.config)
-    return emit(to_report(run_semgrep(args.path, config.exclude), args.path), args)
+    return emit(to_report(run_semgrep(args.path, excludes(config)), args.path), args)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -147,6 +149,27 @@ def _verify(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound socket for the receiver. Bound here, not by uvicorn, so a bad port or an address
+    in use is one line and exit 2 instead of uvicorn's traceback and exit 1 or 3."""
+    if not 0 <= port <= 65535:
+        raise GuardError(f"--port {port}: must be 0-65535 (0 picks a free port)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise GuardError(f"--host {host}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise GuardError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -156,23 +179,43 @@ def _serve(args: argparse.Namespace) -> int:
 
     secrets = load_secrets(args.secret_env, args.secret_file)
     policy = retention.load_policy(args.policy)
-    store = EventStore(args.db, sms_body_fields=policy.sms_body_fields)
-    replay = open_store(args.replay or str(args.db))
-    verifier = Verifier(
-        secrets, tolerance=args.tolerance, max_age=policy.replay_ids, replay_store=replay
-    )
-    app = create_app(verifier, store, path=args.path, policy=policy)
-    print(
-        f"vsms-guard: receiving VirtualSMS webhooks at POST {args.path}; events in {args.db}",
-        file=sys.stderr,
-        flush=True,
-    )
+    sock = _listen(args.host, args.port)  # before any file is created
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        store = EventStore(args.db, sms_body_fields=policy.sms_body_fields)
+        replay = open_store(args.replay or str(args.db))
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        verifier = Verifier(
+            secrets, tolerance=args.tolerance, max_age=policy.replay_ids, replay_store=replay
+        )
+        app = create_app(verifier, store, path=args.path, policy=policy)
+        host, port = sock.getsockname()[:2]
+        print(
+            f"vsms-guard: receiving VirtualSMS webhooks at POST http://{host}:{port}{args.path}; "
+            f"events in {args.db}",
+            file=sys.stderr,
+            flush=True,
+        )
+        config = uvicorn.Config(app, host=host, port=port, log_level=args.log_level)
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        sock.close()
         replay.close()
         store.close()
     return EXIT_CLEAN
+
+
+def _finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` would pass every timestamp window)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected unix seconds, got {text[:40]!r}")
+    return value
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -204,7 +247,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--headers", type=Path, help="JSON object or 'Name: value' lines")
     p.add_argument("-H", "--header", action="append", help="one 'Name: value' header")
     p.add_argument("--tolerance", type=int, default=DEFAULT_TOLERANCE, help="seconds, ± (300)")
-    p.add_argument("--now", type=float, help="unix seconds to verify at (default: now)")
+    p.add_argument("--now", type=_finite_float, help="unix seconds to verify at (default: now)")
     p.add_argument("--no-timestamp", action="store_true", help="accept a missing timestamp")
     p.add_argument("--replay", metavar="STORE", help="replay store: SQLite path, redis://…")
     _add_secret_args(p)

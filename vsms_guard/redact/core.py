@@ -96,7 +96,13 @@ _NAMES = (
     r"(?i:[\w.-]*?(?:api[-_]?key|token|secret|password|passwd)|key"
     r"|(?:proxy[-_]?)?authorization|(?:set[-_]?)?cookie)"
 )
-_SMS_NAMES = r"(?i:full_text|sms_text|sms_code|code|content)"
+_SMS_NAMES = r"(?i:full_text|sms_text|sms_code|code|content|message)"
+_SMS_KV_NAMES = r"(?i:full_text|sms_text|sms_code|code)"  # ``content=`` is too common there
+# A quoted ``"message"`` is an SMS body only in a push (``"type": "sms_received"``) nearby.
+_SMS_PUSH_MARK = re.compile(
+    r"""(?i)type\\*["']?[ \t]*[:=][ \t]*b?\\*["']sms(?:_received)?\\*["']"""
+)
+_PUSH_WINDOW = 512  # characters around a "message" field searched for its push type
 _HEADER_NAMES = r"(?i:(?:x-)?api-key|(?:proxy-)?authorization|(?:set-)?cookie)"
 # Quoted field in JSON, JSON inside a JSON string (escaped quotes) or a Python repr, with ``:``,
 # ``,`` (a header pair tuple) or ``=`` after the name: "x-api-key": "…", (b'cookie', b'…').
@@ -107,10 +113,13 @@ _QUOTED = (
     r"|'(?P<qsq>(?:[^'\\\n]|\\.)*)'"
     r"|(?P<qnum>-?\d+(?:\.\d+)?))"
 )
-# name=value: URL query parameters, logfmt, structlog's key=value, Python keyword reprs.
+# name=value: URL query parameters, logfmt, structlog's key=value, Python keyword reprs
+# (``SmsResult(code='482913')``). An auth scheme before the value is taken with it, so the
+# token of ``authorization=Bearer abc`` is masked, not only the word ``Bearer``.
 _KV = (
-    rf"(?:(?m:^)|[^\w.-])(?P<kname>{_NAMES})="
+    rf"(?:(?m:^)|[^\w.-])(?P<kname>{_NAMES}|{_SMS_KV_NAMES})="
     r"(?P<kval>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
+    r"|(?i:bearer|basic|token|digest|apikey)[ \t]+[^\s&;,#\"'<>(){}]+"  # [redacted] too
     r"|(?:vsms_)?…\[redacted[^\]\s]*\]"  # already masked: taken whole, so masking is idempotent
     r"|[^\s&;,#\"'<>()\[\]{}]*)"
 )
@@ -132,6 +141,7 @@ TRIGGER_WORDS = (
     "cookie",
     "code",
     "content",
+    "message",
     "_text",
     "://",
 )
@@ -246,8 +256,11 @@ def _compile_re2(pattern: bytes) -> Any:
 
 
 def _variants(secret: str) -> set[str]:
-    """Spellings a secret takes in logs: as is, JSON-escaped, percent-encoded."""
-    found = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    """Spellings a secret takes in logs: as is, JSON-escaped (``/`` as ``\\/`` too, as PHP and
+    some Java encoders write it), percent-encoded."""
+    escaped = json.dumps(secret)[1:-1]
+    found = {secret, escaped, escaped.replace("/", "\\/")}
+    found.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     found |= {quote(secret, safe=""), quote_plus(secret, safe="")}
     return found
 
@@ -287,7 +300,7 @@ class Redactor:
         """
         if isinstance(value, bytes):
             value = value.decode("utf-8", "surrogateescape")
-        if not value or len(value) < MIN_SECRET_LEN or keys.is_key(value):
+        if not value or len(value) < MIN_SECRET_LEN or _key_mask(value) is not None:
             return
         with self._lock:
             if value in self._secrets:
@@ -306,6 +319,22 @@ class Redactor:
         """``text`` with every key, registered secret, secret field/header/query value masked."""
         compiled = self._compiled
         return _anchored_sub(text, TRIGGER_WORDS, compiled.heads, compiled.text, self._replace)
+
+    def text_changes(self, text: str) -> tuple[str, dict[str, str]]:
+        """``text(text)`` plus what it replaced (original span -> masked span), so a caller can
+        mask the same spans in the pieces the text was built from (a log record's args)
+        without scanning each piece again."""
+        changes: dict[str, str] = {}
+
+        def replace(match: re.Match[str]) -> str:
+            new = self._replace(match)
+            if new != match.group(0):
+                changes[match.group(0)] = new
+            return new
+
+        compiled = self._compiled
+        clean = _anchored_sub(text, TRIGGER_WORDS, compiled.heads, compiled.text, replace)
+        return clean, changes
 
     def bytes(self, data: bytes) -> bytes:
         """Like ``text`` for raw bytes; bytes outside the masked spans are kept exactly (non-UTF-8
@@ -424,8 +453,8 @@ class Redactor:
             return value
         return SMS_REDACTED
 
-    def _replacement(self, kind: str, name: str, value: str) -> str | None:
-        """What a matched span becomes, or None to keep it."""
+    def _replacement(self, kind: str, name: str, value: str, sms: bool = True) -> str | None:
+        """What a matched span becomes, or None to keep it (``sms=False``: not SMS content)."""
         if kind == "key":
             return _key_mask(value)
         if kind == "secret":
@@ -434,7 +463,7 @@ class Redactor:
             return REDACTED
         if is_secret_name(name):
             return self._secret_text(value)
-        if not self.mask_sms:
+        if not self.mask_sms or not sms:
             return None
         if value == "" or (name.lower() == "code" and _NOT_SMS_CODE.fullmatch(value)):
             return None
@@ -480,6 +509,12 @@ _VALUE_GROUPS = {
 _NAME_QUOTE = _GROUP["nq"]
 
 
+def _near_sms_push(match: re.Match[AnyStr], decode: Callable[[AnyStr], str]) -> bool:
+    """Does a WebSocket SMS push's ``type`` stand near this (``"message"``) field?"""
+    low, high = max(0, match.start() - _PUSH_WINDOW), match.end() + _PUSH_WINDOW
+    return _SMS_PUSH_MARK.search(decode(match.string[low:high])) is not None
+
+
 def _substitute(
     match: re.Match[AnyStr],
     redactor: Redactor,
@@ -493,15 +528,21 @@ def _substitute(
     name_group, kind = _VALUE_GROUPS[group]
     name = decode(match.group(name_group)) if name_group else ""
     value = decode(match.group(group))
+    sms = name.lower() != "message" or _near_sms_push(match, decode)
     if kind == "quotable" and len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
-        inner = redactor._replacement("field", name, value[1:-1])  # keep the quotes: name='…'
+        inner = redactor._replacement("field", name, value[1:-1], sms)  # keep quotes: name='…'
         new = None if inner is None else value[0] + inner + value[-1]
     elif kind == "number":  # a masked number becomes a string, quoted like its name
-        new = redactor._replacement("field", name, value)
+        new = redactor._replacement("field", name, value, sms)
         quote_char = decode(match.group(_NAME_QUOTE))
         new = None if new is None else f"{quote_char}{new}{quote_char}"
     else:
-        new = redactor._replacement("field" if kind == "quotable" else kind, name, value)
+        new = redactor._replacement("field" if kind == "quotable" else kind, name, value, sms)
+    if new is None and name_group:
+        # A value kept as it is (SMS kept by ``mask_sms=False``, an error ``code``, a message
+        # that is no SMS) may still hold a key or a registered secret.
+        inner = redactor.text(value)
+        new = None if inner == value else inner
     base = match.start(0)
     start, end = match.start(group) - base, match.end(group) - base
     if name_group and redactor._name(name) != name:  # rare: a key glued into the name
@@ -520,14 +561,21 @@ def _substitute(
 
 
 _default: Redactor | None = None
+_default_env: str | None = None  # the VIRTUALSMS_API_KEY value last registered on it
 _default_lock = threading.Lock()
 
 
 def default_redactor() -> Redactor:
-    """The process-wide redactor; it always knows the current ``VIRTUALSMS_API_KEY``."""
-    global _default
+    """The process-wide redactor; it always knows the current ``VIRTUALSMS_API_KEY``.
+
+    Adapters call this per record or event, so a value already registered costs one lookup.
+    """
+    global _default, _default_env
+    env = os.environ.get(ENV_KEY)
     with _default_lock:
         if _default is None:
             _default = Redactor()
-    _default.add_secret(os.environ.get(ENV_KEY))
-    return _default
+        if env != _default_env:
+            _default.add_secret(env)
+            _default_env = env
+        return _default

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vsms_guard.redact.core import REDACTED, Redactor, default_redactor
@@ -20,6 +20,8 @@ from vsms_guard.redact.core import REDACTED, Redactor, default_redactor
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _PLAIN_SIZE = len(logging.makeLogRecord({}).__dict__)
 _PRIMITIVES = (int, float, bool, type(None))
+_SCALARS = (str, bytes, *_PRIMITIVES)  # cleaned whole by ``Redactor.value``
+_CONTAINERS = (dict, list, tuple, set, frozenset)  # walked by it; objects inside are kept
 _formatter = logging.Formatter()
 _lock = threading.Lock()
 _active: Redactor | None = None
@@ -45,6 +47,26 @@ def _redact_arg(redactor: Redactor, arg: Any) -> Any:
     return arg if clean == text else clean
 
 
+def _printable(redactor: Redactor, value: Any, clean: Any) -> Any:
+    """``clean`` (``value`` through ``Redactor.value``), unless an object that ``value()`` keeps
+    as it is (alone or inside a container) prints a secret: then the masked printed text."""
+    if clean is value and not isinstance(value, _SCALARS + _CONTAINERS):
+        return _redact_arg(redactor, value)  # an object
+    if isinstance(clean, _CONTAINERS):
+        shown = _safe_str(clean)
+        masked = redactor.text(shown)
+        return masked if masked != shown else clean
+    return clean
+
+
+def _apply(changes: dict[str, str], text: str) -> str:
+    """``text`` with each replaced span of the message replaced in it too."""
+    for original, masked in changes.items():
+        if original in text:
+            text = text.replace(original, masked)
+    return text
+
+
 def _redact_message(record: logging.LogRecord, redactor: Redactor) -> None:
     try:
         message = record.getMessage()
@@ -52,16 +74,28 @@ def _redact_message(record: logging.LogRecord, redactor: Redactor) -> None:
         shown = f"{_safe_str(record.msg)} [unformattable log arguments: {type(exc).__name__}]"
         record.msg, record.args = redactor.text(shown), ()
         return
-    clean = redactor.text(message)
-    if clean is message or clean == message:
+    clean, changes = redactor.text_changes(message)
+    if not changes:
         return
+    if isinstance(record.msg, Mapping) and not record.args:
+        # structlog's stdlib bridge logs its event dict as ``msg`` and its formatter needs a
+        # dict back: flattened to text, the record would be lost in a "Logging error".
+        event = redactor.value(record.msg)  # field names count (api_key=…), SMS fields too
+        for name, value in event.items():
+            event[name] = _printable(redactor, value, value)
+        if redactor.text(str(event)) == str(event):  # else: flattened, as any other record
+            record.msg = event
+            return
     if record.args and isinstance(record.msg, str):
         # Keep msg and args apart where that gives the same text: some formatters (uvicorn's
         # access log) unpack the args. Otherwise the args' context (e.g. "x-api-key: %s")
-        # mattered, and the message is flattened.
+        # mattered, and the message is flattened. A str arg gets the masks the message scan
+        # found (not a scan of its own): the comparison below proves the result.
         args = record.args
         if isinstance(args, tuple):
-            args = tuple(_redact_arg(redactor, a) for a in args)
+            args = tuple(
+                _apply(changes, a) if isinstance(a, str) else _redact_arg(redactor, a) for a in args
+            )
         else:
             args = redactor.value(args)
         try:
@@ -94,9 +128,7 @@ def _redact_extra(record: logging.LogRecord, redactor: Redactor) -> None:
     for name in fields.keys() - _STANDARD:
         value = fields[name]
         clean = redactor.value({name: value})[name]  # the field name counts, as in a mapping
-        if clean is value and not isinstance(value, _PRIMITIVES):
-            clean = _redact_arg(redactor, value)
-        fields[name] = clean
+        fields[name] = _printable(redactor, value, clean)
 
 
 def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -> None:
@@ -110,6 +142,8 @@ def redact_record(record: logging.LogRecord, redactor: Redactor | None = None) -
     except Exception as exc:  # noqa: BLE001 - never crash logging; never let a secret through
         record.msg = f"{REDACTED} log record (redaction failed: {type(exc).__name__})"
         record.args, record.exc_info, record.exc_text, record.stack_info = (), None, None, None
+        for name in record.__dict__.keys() - _STANDARD:  # ``extra`` fields may be unscanned
+            record.__dict__[name] = REDACTED
 
 
 class RedactingFilter(logging.Filter):

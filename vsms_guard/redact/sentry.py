@@ -17,7 +17,14 @@ Hook = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any] | None]
 
 
 def _scrub(redactor: Redactor | None, item: dict[str, Any]) -> dict[str, Any]:
-    return (redactor or default_redactor()).value(item)
+    clean = (redactor or default_redactor()).value(item)
+    entry, clean_entry = item.get("logentry"), clean.get("logentry")
+    if isinstance(entry, dict) and isinstance(clean_entry, dict) and clean_entry.get("params"):
+        # A log event keeps its ``%`` args apart: "x-api-key: %s" masks the formatted text,
+        # but the bare arg has no context left to mask it by. The formatted text says it all.
+        if clean_entry.get("formatted") != entry.get("formatted"):
+            clean_entry["params"] = []
+    return clean
 
 
 def hooks(redactor: Redactor | None = None) -> dict[str, Hook]:

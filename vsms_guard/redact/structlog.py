@@ -13,12 +13,23 @@ from typing import Any
 
 from vsms_guard.redact.core import Redactor, default_redactor
 
+_SCALARS = (str, bytes, int, float, bool)  # what ``Redactor.value`` has already cleaned whole
+
+
+def _safe_repr(obj: Any) -> str:
+    try:
+        return repr(obj)
+    except Exception as exc:  # noqa: BLE001 - a user's __repr__ must not break logging
+        return f"<unprintable {type(obj).__name__}: {type(exc).__name__}>"
+
 
 class RedactProcessor:
     """``structlog`` processor: ``processors=[…, dict_tracebacks, RedactProcessor(), renderer]``.
 
     Top-level keys count as field names (``log.info("call", api_key=…)`` is masked) and SMS
-    fields follow the redactor's ``mask_sms``.
+    fields follow the redactor's ``mask_sms``. A value that is or holds some other object (an
+    ``httpx.Request``) becomes its masked ``repr`` when that holds a secret, as renderers print
+    objects by ``repr``.
     """
 
     def __init__(self, redactor: Redactor | None = None) -> None:
@@ -31,4 +42,13 @@ class RedactProcessor:
             from structlog.processors import format_exc_info
 
             event_dict = format_exc_info(logger, method_name, event_dict)
-        return (self.redactor or default_redactor()).value(event_dict)
+        redactor = self.redactor or default_redactor()
+        clean = redactor.value(event_dict)
+        for name, value in clean.items():
+            if value is None or isinstance(value, _SCALARS) or str(name).startswith("_"):
+                continue  # "_record" and the like are structlog's own
+            shown = _safe_repr(value)  # an object, or objects inside a container
+            masked = redactor.text(shown)
+            if masked != shown:
+                clean[name] = masked
+        return clean
