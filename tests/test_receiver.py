@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -238,3 +239,29 @@ def test_unreachable_replay_store_is_503_so_the_vendor_retries(tmp_path):
     assert (response.status_code, response.json()) == (503, {"error": "replay_store_unavailable"})
     assert seen == [] and store.event_ids() == []
     store.close()
+
+
+class BrokenStore(EventStore):
+    """The real store, with writes failing as on a full disk (fault injection, not a mock)."""
+
+    def save(self, event: Event, *, now: float | None = None) -> bool:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def delete(self, event_id: str) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+def test_a_failed_store_still_releases_the_replay_id_so_the_retry_is_not_lost(tmp_path):
+    replay = SQLiteReplayStore(tmp_path / "replay.sqlite")
+    verifier = Verifier(SECRET, replay_store=replay)
+    body = envelope(8)
+    broken = BrokenStore(tmp_path / "broken.sqlite")
+    with serving(create_app(verifier, broken, purge_interval=0)) as url:
+        failed = httpx.post(url + URL_PATH, content=body, headers=sign(body, SECRET))
+    assert (failed.status_code, failed.json()) == (500, {"error": "handler_failed"})
+    store, seen = EventStore(tmp_path / "events.sqlite"), []
+    with serving(create_app(verifier, store, on_event=seen.append, purge_interval=0)) as url:
+        retry = httpx.post(url + URL_PATH, content=body, headers=sign(body, SECRET))
+    assert retry.json()["status"] == "ok" and [e.id for e in seen] == [json.loads(body)["id"]]
+    for made in (broken, store, replay):
+        made.close()

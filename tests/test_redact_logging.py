@@ -291,7 +291,12 @@ def test_args_kept_apart_give_exactly_the_masked_message(seed: int) -> None:
             cuts = sorted(rng.sample(range(len(line) + 1), k=min(3, len(line) + 1)))
             pieces = [line[a:b] for a, b in zip([0, *cuts], [*cuts, len(line)], strict=True)]
             record = logging.makeLogRecord(
-                {"msg": "%s" * len(pieces), "args": tuple(pieces), "levelno": logging.INFO}
+                {
+                    "name": "args-apart",
+                    "msg": "%s" * len(pieces),
+                    "args": tuple(pieces),
+                    "levelno": logging.INFO,
+                }
             )
             logging.getLogger("args-apart").handle(record)
             assert record.getMessage() == redactor.text(line), line

@@ -263,3 +263,17 @@ def test_cli_show_and_errors(tmp_path):
     bad.write_text('[windows]\nsms_body = "a week"\n')
     refused = run_cli("retention", "show", "--policy", str(bad))
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
+
+
+def test_cli_purge_refuses_a_database_that_is_not_an_event_store(tmp_path):
+    other = tmp_path / "app.sqlite"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE users (name TEXT)")
+    before = other.read_bytes()
+    done = run_cli("retention", "purge", "--db", str(other))
+    assert done.returncode == 2 and "not a vsms-guard event store" in done.stderr
+    assert done.stderr.count("\n") == 1 and other.read_bytes() == before
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    done = run_cli("retention", "purge", "--db", str(text))
+    assert done.returncode == 2 and "Traceback" not in done.stderr

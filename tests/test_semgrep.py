@@ -202,3 +202,15 @@ def test_hardcoded_key_findings_are_judged_by_keys_py(tmp_path: Path, with_semgr
     assert [(f.rule_id, f.line) for f in report.findings] == [
         ("vsms-semgrep/vsms-hardcoded-key-python", len(lines))
     ]
+
+
+def test_a_file_too_big_for_semgrep_is_named_not_skipped_silently(
+    tmp_path: Path, with_semgrep: None
+) -> None:
+    (tmp_path / "generated.py").write_text("x = 1\n" * 200_000, encoding="utf-8")  # 1.2 MB
+    (tmp_path / "small.py").write_text("log.info(request.headers)\n", encoding="utf-8")
+    report = to_report(run_semgrep(tmp_path), tmp_path)
+    assert sorted((f.rule_id, f.path, f.severity.value) for f in report.findings) == [
+        ("vsms-semgrep/not-scanned", "generated.py", "warning"),
+        ("vsms-semgrep/vsms-headers-logged-python", "small.py", "error"),
+    ]

@@ -365,3 +365,35 @@ def test_odd_configuration_types_are_bad_config_not_type_errors(kwargs):
     with pytest.raises(WebhookError) as info:
         Verifier(kwargs.pop("secrets"), **kwargs)
     assert info.value.reason == "bad_config"
+
+
+def test_every_secret_is_compared_whichever_matches(monkeypatch):
+    """No early exit: the work (and so the timing) is the same whether the first secret, the
+    last or none matches, so an attacker learns neither which secret is live nor how close."""
+    import hmac
+
+    calls: list[int] = []
+    real = hmac.compare_digest
+
+    def counting(a, b):
+        calls.append(1)
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", counting)
+    secrets = [SECRET, OTHER, "whsec_" + "Qr4" * 10]
+    verifier = Verifier(secrets)
+    body = envelope()
+    for used in (SECRET, secrets[-1], "whsec_unknown_secret"):
+        calls.clear()
+        try:
+            verifier.check_signature(body, sign(body, used, timestamp=NOW), now=NOW)
+        except WebhookError as exc:
+            assert exc.reason == "mismatch"
+        assert len(calls) == len(secrets)
+
+
+@pytest.mark.parametrize("timestamp", ["soon", float("nan"), float("inf"), object()])
+def test_sign_refuses_a_timestamp_that_is_not_unix_seconds(timestamp):
+    with pytest.raises(WebhookError) as info:
+        sign(envelope(), SECRET, timestamp=timestamp)
+    assert info.value.reason == "bad_config"

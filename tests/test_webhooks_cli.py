@@ -206,3 +206,10 @@ def test_verify_refuses_a_non_finite_now(tmp_path, value):
     env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
     code, _, err = run("verify", "--body", str(tmp_path / "b"), "--now", value, env=env)
     assert code == 2 and "--now" in err and "Traceback" not in err
+
+
+def test_a_malformed_header_line_is_not_echoed(tmp_path):
+    (tmp_path / "b").write_bytes(body_bytes(6))
+    env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
+    code, out, err = run("verify", "--body", str(tmp_path / "b"), "-H", OLD_SECRET, env=env)
+    assert code == 2 and "header 1 is not in 'Name: value' form" in err  # run() checks no echo

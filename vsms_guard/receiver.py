@@ -329,12 +329,21 @@ def create_app(
                 await _call(on_event, event)
         except Exception as exc:  # noqa: BLE001 - undo, so the vendor's retry reprocesses it
             log.error("webhook %s not processed: %s", event.id, type(exc).__name__)
-            if store is not None:
-                await run_in_threadpool(store.delete, event.id)
-            if verifier.replay_store is not None:
-                await run_in_threadpool(verifier.replay_store.discard, event.id)
+            await _undo(event.id)
             return 500, "handler_failed", event.id
         return 200, None, event.id
+
+    async def _undo(event_id: str) -> None:
+        """Forget a delivery we failed to process. Each step runs even if the one before failed:
+        a replay id left behind would answer the vendor's retry "duplicate" and lose the event."""
+        steps = [store.delete] if store is not None else []
+        if verifier.replay_store is not None:
+            steps.append(verifier.replay_store.discard)
+        for step in steps:
+            try:
+                await run_in_threadpool(step, event_id)
+            except Exception as exc:  # noqa: BLE001 - keep undoing; the answer is 500 anyway
+                log.error("undo of webhook %s failed: %s", event_id, type(exc).__name__)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

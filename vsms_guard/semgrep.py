@@ -58,7 +58,7 @@ def run_semgrep(
         semgrep_binary(),
         "scan",
         "--json",
-        "--quiet",
+        "--verbose",  # the only way semgrep's JSON lists the files it skipped (and why)
         "--metrics=off",
         "--disable-version-check",
         "--x-ignore-semgrepignore-files",
@@ -139,6 +139,18 @@ def to_report(output: dict[str, Any], root: Path) -> Report:
                 else {},
             )
         )
+    paths = output.get("paths")
+    for skipped in (paths.get("skipped") if isinstance(paths, dict) else None) or []:
+        if isinstance(skipped, dict) and skipped.get("reason") == "exceeded_size_limit":
+            report.add(
+                Finding(
+                    rule_id=f"{RULE_PREFIX}/not-scanned",
+                    severity=Severity.WARNING,
+                    message="semgrep skipped this file: larger than its 1 MB target limit",
+                    path=_relative(str(skipped.get("path", "")), root) or None,
+                    checker="semgrep",
+                )
+            )
     for error in output.get("errors", []):
         kind = error.get("type")
         kind = kind[0] if isinstance(kind, list) and kind else kind  # ["PartialParsing", [...]]

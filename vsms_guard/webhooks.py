@@ -114,13 +114,17 @@ def sign(
     """Headers VirtualSMS would send with ``body``: for tests and for users' own test suites."""
     if not isinstance(secret, str) or not secret:
         raise WebhookError(WebhookError.BAD_CONFIG, "the secret must be a non-empty string")
+    try:
+        stamp = int(clock() if timestamp is None else timestamp)
+    except (TypeError, ValueError, OverflowError):
+        raise WebhookError(WebhookError.BAD_CONFIG, "timestamp must be unix seconds") from None
     from vsms_guard.redact import default_redactor
 
     default_redactor().add_secret(secret)
     digest = hmac.new(secret.encode(), _body_bytes(body), hashlib.sha256).hexdigest()
     return {
         SIGNATURE_HEADER: SIGNATURE_PREFIX + digest,
-        TIMESTAMP_HEADER: str(int(clock()) if timestamp is None else int(timestamp)),
+        TIMESTAMP_HEADER: str(stamp),
         DELIVERY_HEADER: delivery_id if delivery_id is not None else f"dlv_{uuid.uuid4().hex}",
     }
 

@@ -6,7 +6,9 @@ Example crontab line: ``17 * * * * vsms-guard retention purge --db /var/lib/vsms
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sqlite3
 from dataclasses import asdict
 from pathlib import Path
 
@@ -40,6 +42,8 @@ def _purge(args: argparse.Namespace) -> int:
 
     if not args.db.is_file():  # never create an empty store and report a clean purge
         raise GuardError(f"{args.db}: no such event store")
+    if not _is_event_store(args.db):  # never add our tables to some other database
+        raise GuardError(f"{args.db}: not a vsms-guard event store (no 'events' table)")
     policy = retention.load_policy(args.policy)
     store = EventStore(args.db, sms_body_fields=policy.sms_body_fields)
     replay = open_store(args.replay or str(args.db))
@@ -56,6 +60,20 @@ def _purge(args: argparse.Namespace) -> int:
             f"{result.events} events, {result.replay_ids} replay ids"
         )
     return EXIT_CLEAN
+
+
+def _is_event_store(path: Path) -> bool:
+    """True when ``path`` is a SQLite file holding the receiver's ``events`` table (read-only
+    look, so a wrong ``--db`` is left untouched)."""
+    try:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

@@ -97,12 +97,12 @@ def _read_headers(path: Path | None, extra: list[str] | None) -> dict[str, str]:
         else:
             lines.extend(text.splitlines())
     lines.extend(extra or [])
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         name, sep, value = line.partition(":")
-        if not sep or not name.strip():
-            raise GuardError(f"header line without 'Name: value' form: {name.strip()[:40]!r}")
+        if not sep or not name.strip():  # not echoed: it may be a pasted secret or signature
+            raise GuardError(f"header {number} is not in 'Name: value' form")
         headers[name.strip()] = value.strip()
     return headers
 
