@@ -21,6 +21,7 @@ from mcp_server.api import Upstream
 from mcp_server.server import build_server, configure_logging
 from mcp_server.settings import ENV_KEY, Settings, from_env, is_loopback
 from vsms_guard import keys
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.errors import GuardError
 
 EXIT_ERROR = 2
@@ -29,7 +30,7 @@ log = logging.getLogger("mcp_server")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="vsms-mcp",
         description="VirtualSMS MCP server (drop-in for virtualsms-mcp) that never leaks keys.",
         epilog="`vsms-mcp sandbox --help` describes the stand-alone test double.",

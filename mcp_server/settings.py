@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from vsms_guard import keys
 from vsms_guard.errors import GuardError
 
-DEFAULT_BASE_URL = "https://virtualsms.io"
-ENV_KEY = "VIRTUALSMS_API_KEY"
-ENV_BASE_URL = "VIRTUALSMS_BASE_URL"
+DEFAULT_BASE_URL = keys.DEFAULT_BASE_URL
+ENV_KEY = keys.ENV_KEY
+ENV_BASE_URL = keys.ENV_BASE_URL
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 # The backend allows 60 requests/minute per key: one poll a second would spend all of it.
 MIN_POLL_INTERVAL = 1.0

@@ -14,11 +14,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vsms_guard import keys
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 
-DEFAULT_BASE_URL = "https://virtualsms.io"
-BASE_URL_ENV = "VIRTUALSMS_BASE_URL"
+DEFAULT_BASE_URL = keys.DEFAULT_BASE_URL
+BASE_URL_ENV = keys.ENV_BASE_URL
 
 
 @dataclass

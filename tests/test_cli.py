@@ -49,3 +49,19 @@ def test_version() -> None:
     from vsms_guard import __version__
 
     assert run("--version").stdout.strip() == f"vsms-guard {__version__}"
+
+
+def test_every_usage_error_is_one_line_and_exit_2() -> None:
+    from vsms_guard.cli import COMMANDS
+
+    for name in COMMANDS:
+        proc = run(name, "--no-such-flag")
+        assert proc.returncode == 2, (name, proc.stderr)
+        assert proc.stderr.count("\n") == 1, (name, proc.stderr)
+        # commands with sub-actions complain about the missing action first
+        assert proc.stderr.startswith(f"vsms-guard {name}: error: "), name
+    for argv in (["--no-such-flag"], ["sandbox", "--no-such-flag"]):
+        proc = subprocess.run(
+            [str(BIN.with_name("vsms-mcp")), *argv], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (argv, proc.stderr)

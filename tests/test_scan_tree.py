@@ -338,4 +338,4 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     for args in (["--staged", "--history"], ["--format", "xml"], ["--no-such-option"]):
         done = run(*args, cwd=tmp_path)
         assert done.returncode == 2
-        assert done.stderr.startswith("vsms-guard: error:") and done.stderr.count("\n") == 1
+        assert done.stderr.startswith("vsms-guard scan: error:") and done.stderr.count("\n") == 1

@@ -17,6 +17,12 @@ from collections.abc import Iterator
 PREFIX = "vsms_"
 PREFIX_BYTES = PREFIX.encode()
 MIN_TOKEN_LEN = 20
+
+# Where keys and secrets live (FACTS §1, §4, §5): one definition for every front end.
+ENV_KEY = "VIRTUALSMS_API_KEY"
+ENV_BASE_URL = "VIRTUALSMS_BASE_URL"
+ENV_WEBHOOK_SECRET = "VIRTUALSMS_WEBHOOK_SECRET"
+DEFAULT_BASE_URL = "https://virtualsms.io"
 TOKEN_CHARS = "A-Za-z0-9_-"
 
 # Candidate shape only; ``is_key`` decides. No left boundary on purpose: keys pasted after

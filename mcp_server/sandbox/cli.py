@@ -18,6 +18,7 @@ from mcp_server.sandbox.backend import Sandbox
 from mcp_server.sandbox.demo_key import ENV_KEY, choose_demo_key, open_demo_account
 from mcp_server.serving import base_url, bind, serve_forever
 from vsms_guard import keys
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.errors import GuardError
 
 DEFAULT_PORT = 8780
@@ -26,7 +27,7 @@ KEEP_REQUESTS = 10_000  # a long-running sandbox must not grow without bound
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Serve a local test double of the VirtualSMS API (not the real service).",
     )

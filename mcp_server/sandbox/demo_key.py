@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 
 from mcp_server.sandbox.backend import Sandbox
+from vsms_guard import keys
 from vsms_guard.errors import GuardError
 
-ENV_KEY = "VIRTUALSMS_API_KEY"
+ENV_KEY = keys.ENV_KEY
 
 
 def write_key_file(path: Path, key: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vsms_guard.audit import AuditSettings, audit
 from vsms_guard.checks import with_settings
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.cli.check import add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
@@ -22,7 +23,7 @@ exit codes: 0 clean, 1 vulnerabilities, 2 bad input or dependencies that could n
 
 
 def main(argv: list[str], prog: str = "vsms-guard audit") -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="pip-audit gate: skipped dependencies are 'could not check', not a pass.",
         epilog=EPILOG,

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from vsms_guard.checks import CHECKERS, run, with_settings
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import FORMATS, Report, Severity, render
@@ -65,7 +66,7 @@ def emit(report: Report, args: argparse.Namespace) -> int:
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Run every vsms-guard checker over a path: one report, one exit code.",
         epilog=EPILOG,

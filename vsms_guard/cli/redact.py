@@ -12,25 +12,21 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import BinaryIO
 
+from vsms_guard import keys
+from vsms_guard.cli.args import OneLineParser
+from vsms_guard.cli.secret_sources import env_secrets, file_secrets
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN, EXIT_FINDINGS
 from vsms_guard.redact.core import ENV_KEY, MIN_SECRET_LEN, Redactor, default_redactor
 from vsms_guard.redact.stream import redact_stream
 
-WEBHOOK_SECRET_ENV = "VIRTUALSMS_WEBHOOK_SECRET"
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one line (``GuardError``, exit 2) instead of a usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        raise GuardError(f"{message} (see '{self.prog} --help')")
+WEBHOOK_SECRET_ENV = keys.ENV_WEBHOOK_SECRET
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         description="Mask API keys, secrets and SMS content in log files before they are shared. "
         "Streams each FILE ('-': stdin; default: stdin) to stdout in constant memory.",
@@ -71,23 +67,9 @@ def build_redactor(env_names: list[str], files: list[Path], keep_sms: bool) -> R
     redactor.mask_sms = not keep_sms
     api_key = os.environ.get(ENV_KEY, "").strip()  # one key: never split on commas
     found: list[tuple[str, str]] = [(ENV_KEY, api_key)] if api_key else []
-    listed = [(WEBHOOK_SECRET_ENV, os.environ.get(WEBHOOK_SECRET_ENV, ""))]
-    for name in env_names:
-        value = os.environ.get(name, "")
-        if not value.strip():
-            raise GuardError(f"environment variable {name} is not set or empty")
-        listed.append((f"environment variable {name}", value))
-    for origin, value in listed:  # comma-separated lists
-        found.extend((origin, part.strip()) for part in value.split(",") if part.strip())
-    for path in files:  # one exact secret per line, commas included
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GuardError(f"{path}: cannot read secret file: {type(exc).__name__}") from None
-        in_file = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-        if not in_file:
-            raise GuardError(f"{path}: no secret in file")
-        found.extend((str(path), line) for line in in_file)
+    found += env_secrets([WEBHOOK_SECRET_ENV], required=False)
+    found += env_secrets(env_names)
+    found += file_secrets(files)
     for origin, secret in found:
         if len(secret) < MIN_SECRET_LEN:
             raise GuardError(

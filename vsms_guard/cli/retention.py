@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vsms_guard import retention
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN
 
@@ -77,7 +78,7 @@ def _is_event_store(path: Path) -> bool:
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Show the retention windows in force, or purge stored data past them.",
     )

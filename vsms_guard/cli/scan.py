@@ -10,9 +10,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from scanners.settings import ScanSettings, scan_settings
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN, FORMATS, render
@@ -35,15 +36,8 @@ exit codes: 0 clean, 1 keys found, 2 bad input or something could not be checked
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one line (``GuardError``, exit 2) instead of a usage block."""
-
-    def error(self, message: str) -> NoReturn:
-        raise GuardError(f"{message} (see '{self.prog} --help')")
-
-
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog=prog,
         description="Find leaked VirtualSMS API keys (vsms_…). Output never shows a whole key.",
         epilog=EPILOG,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.cli.check import add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
@@ -21,7 +22,7 @@ or have semgrep on PATH. exit codes: 0 clean, 1 findings, 2 bad input or semgrep
 
 
 def main(argv: list[str], prog: str = "vsms-guard semgrep") -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Run the vsms-guard semgrep policies.",
         epilog=EPILOG,

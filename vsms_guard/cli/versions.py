@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vsms_guard.cli.args import OneLineParser
 from vsms_guard.cli.check import add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.versions import Options, check_paths
@@ -20,7 +21,7 @@ exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input.
 
 
 def main(argv: list[str], prog: str = "vsms-guard versions") -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description="Fail unsupported virtualsms-mcp versions, pins and ranges.",
         epilog=EPILOG,

@@ -8,19 +8,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import re
 import socket
 import sys
 from pathlib import Path
 
+from vsms_guard import keys
+from vsms_guard.cli.args import OneLineParser
+from vsms_guard.cli.secret_sources import env_secrets, file_secrets
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN, EXIT_FINDINGS
 from vsms_guard.redact import default_redactor
 from vsms_guard.webhooks import DEFAULT_TOLERANCE, Verifier, WebhookError, sign
 
-SECRET_ENV = "VIRTUALSMS_WEBHOOK_SECRET"
-_ENV_NAME_RE = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")  # anything else might be a pasted secret
+SECRET_ENV = keys.ENV_WEBHOOK_SECRET
 
 
 def _add_secret_args(parser: argparse.ArgumentParser) -> None:
@@ -42,26 +42,8 @@ def _add_secret_args(parser: argparse.ArgumentParser) -> None:
 
 def load_secrets(env_names: list[str] | None, files: list[Path] | None) -> list[str]:
     """Secrets from the named environment variables and files (default: ``SECRET_ENV``)."""
-    secrets: list[str] = []
     names = env_names or ([] if files else [SECRET_ENV])
-    for name in names:
-        value = os.environ.get(name)
-        if not value or not value.strip():
-            shown = name if _ENV_NAME_RE.fullmatch(name) else "given by --secret-env"
-            raise GuardError(
-                f"environment variable {shown} is not set or empty "
-                f"(--secret-env takes the variable's NAME, not the secret)"
-            )
-        secrets.extend(part.strip() for part in value.split(",") if part.strip())
-    for path in files or []:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GuardError(f"{path}: cannot read secret file: {type(exc).__name__}") from None
-        found = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-        if not found:
-            raise GuardError(f"{path}: no secret in file")
-        secrets.extend(found)
+    secrets = [secret for _, secret in env_secrets(names) + file_secrets(files or [])]
     redactor = default_redactor()
     for secret in secrets:
         redactor.add_secret(secret)
@@ -220,7 +202,7 @@ def _finite_float(text: str) -> float:
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
     # No abbreviations: argparse's "ambiguous option" error would echo a mistaken --secret=VALUE.
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description=(
             "Sign, verify and receive VirtualSMS webhooks. Secrets are read from an environment "

@@ -20,7 +20,7 @@ from urllib.parse import quote, quote_plus
 
 from vsms_guard import keys
 
-ENV_KEY = "VIRTUALSMS_API_KEY"
+ENV_KEY = keys.ENV_KEY
 MIN_SECRET_LEN = 4  # shorter exact values would mask ordinary words
 REDACTED = "[redacted]"
 SMS_REDACTED = "[redacted:sms]"
