@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vsms_guard import keys
@@ -27,6 +28,8 @@ UTF16_NEEDLES = {
 MAX_BASE64_DEPTH = 1  # decoded blobs are searched for plain keys, not for more base64
 _B64_RUN = re.compile(rb"[A-Za-z0-9+/_-]{8,}={0,2}")
 READ_BUFFER = 1 << 20
+BATCH_ROOM = 1 << 18  # scan_many: prefilter the files read so far once less room than this is left
+MAX_BATCH_MATCHES = 64  # more needles than this in a batch: scan each of its files on its own
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,28 @@ class HyperscanPrefilter:
             flags=[hyperscan.HS_FLAG_SINGLEMATCH] * len(NEEDLES),
         )
         self._scratch = hyperscan.Scratch(self._db)
+        self._every = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)  # reports each match
+        self._every.compile(
+            expressions=["".join(f"\\x{b:02x}" for b in n).encode() for n in NEEDLES],
+            ids=list(range(len(NEEDLES))),
+        )
+        self._every_scratch = hyperscan.Scratch(self._every)
+
+    def ends(self, data: bytes | bytearray, n: int, limit: int) -> list[int] | None:
+        """End offsets of every needle in ``data[:n]``, or None when there are over ``limit``."""
+        found: list[int] = []
+
+        def seen(_id: int, _start: int, end: int, _flags: int, _context: object) -> bool:
+            found.append(end)
+            return len(found) > limit
+
+        try:
+            self._every.scan(
+                memoryview(data)[:n], match_event_handler=seen, scratch=self._every_scratch
+            )
+        except self._hs.ScanTerminated:
+            return None
+        return found
 
     def __call__(self, data: bytes | bytearray, n: int) -> bool:
         try:
@@ -219,12 +244,15 @@ class FileReader:
 
     def __init__(self, size: int = READ_BUFFER) -> None:
         self._buf = bytearray(size)
+        self._view = memoryview(self._buf)
         self._worth = prefilter()
 
-    def scan(self, path: str | os.PathLike[str]) -> list[Hit]:
-        """Hits in the file at ``path``; raises ``OSError`` when it cannot be read."""
+    def scan(self, path: str | os.PathLike[str], dir_fd: int | None = None) -> list[Hit]:
+        """Hits in the file at ``path`` (relative to the folder ``dir_fd`` when given, which
+        spares the kernel a lookup of every folder on the way); raises ``OSError`` when it
+        cannot be read."""
         buf = self._buf
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
             n = os.readv(fd, [buf])
             if n < len(buf):  # the common case: the whole file is in the buffer
@@ -235,3 +263,81 @@ class FileReader:
         finally:
             os.close(fd)
         return scan_bytes(b"".join(chunks))
+
+    def scan_many(
+        self, paths: Sequence[str], dir_fd: int | None = None
+    ) -> list[tuple[int, list[Hit] | OSError]]:
+        """``scan`` for each of ``paths``: (index, hits) for each file with hits and (index,
+        error) for each that cannot be read, in order. With hyperscan, small files are read
+        one after another into the buffer and prefiltered in one pass; only a file holding
+        a needle's end is then scanned on its own (a needle across two files is no key)."""
+        ends = getattr(self._worth, "ends", None)
+        out: list[tuple[int, list[Hit] | OSError]] = []
+        if ends is None:
+            for i, path in enumerate(paths):
+                try:
+                    hits = self.scan(path, dir_fd)
+                except OSError as exc:
+                    out.append((i, exc))
+                    continue
+                if hits:
+                    out.append((i, hits))
+            return out
+        view, size = self._view, len(self._buf)
+        starts: list[int] = []  # where each file of the pending batch starts in the buffer
+        index: list[int] = []  # and its place in ``paths``
+        at = 0
+        for i, path in enumerate(paths):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+                try:
+                    n = os.readv(fd, [view[at:]])
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                out.append((i, exc))
+                continue
+            if at + n < size:  # all of it is in the buffer
+                starts.append(at)
+                index.append(i)
+                at += n
+                if size - at >= BATCH_ROOM:
+                    continue
+            else:  # it may be longer than the room left: read it again, alone
+                self._check(ends, starts, index, at, out)
+                try:
+                    hits = self.scan(path, dir_fd)
+                except OSError as exc:
+                    out.append((i, exc))
+                else:
+                    if hits:
+                        out.append((i, hits))
+            self._check(ends, starts, index, at, out)
+            starts, index, at = [], [], 0
+        self._check(ends, starts, index, at, out)
+        out.sort(key=lambda item: item[0])
+        return out
+
+    def _check(
+        self,
+        ends: Callable[[bytes | bytearray, int, int], list[int] | None],
+        starts: list[int],
+        index: list[int],
+        stop: int,
+        out: list[tuple[int, list[Hit] | OSError]],
+    ) -> None:
+        """Scan the files of a batch (``buf[:stop]``) that hold the end of a needle."""
+        if not starts:
+            return
+        found = ends(self._buf, stop, MAX_BATCH_MATCHES)
+        suspects = (
+            range(len(starts))
+            if found is None
+            else sorted({bisect.bisect_right(starts, end - 1) - 1 for end in found})
+        )
+        for k in suspects:
+            data = bytes(self._view[starts[k] : starts[k + 1] if k + 1 < len(starts) else stop])
+            if self._worth(data, len(data)):
+                hits = _scan_file(data, len(data))
+                if hits:
+                    out.append((index[k], hits))

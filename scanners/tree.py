@@ -7,7 +7,9 @@ the command line that does not exist or is a broken symlink is an error, never a
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
 
 PARALLEL_MIN_FILES = 512  # below this, forking workers costs more than it saves
 MIN_FILES_PER_JOB = 64  # caps ``--jobs``: a huge value must not fork thousands of processes
+STREAM_MIN_FILES = 4096  # from this many files on, workers scan while the tree is listed
+BATCH_BYTES = 1024  # paths sent to a worker at a time (atomic pipe writes are <= PIPE_BUF)
+RUN_FILES = 256  # files of one folder read and prefiltered in one go, at most
+PIPE_BYTES = 8192  # a worker's queue: small, so that little is left to wait for at the end
+_FS_ENC, _FS_ERR = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 @dataclass(frozen=True)
@@ -205,25 +212,60 @@ def list_files(
 
 
 _reader: FileReader | None = None
+_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 
-def _scan_chunk(chunk: Sequence[tuple[str, str]]) -> tuple[list[Leak], list[str]]:
+def _scan_chunk(chunk: Iterable[tuple[str, str]]) -> tuple[list[Leak], list[str]]:
+    """Scan (open path, shown path) pairs. The files of a folder come in runs: they are opened
+    relative to it (opened once per run) and read and prefiltered together."""
     global _reader
     if _reader is None:  # one buffer per process, reused by every batch it scans
         _reader = FileReader()
-    reader = _reader
     leaks: list[Leak] = []
     problems: list[str] = []
-    scan = reader.scan
-    for path, shown in chunk:
-        try:
-            hits = scan(path)
-        except OSError as exc:
-            problems.append(f"{shown}: cannot read: {exc.strerror}")
-            continue
-        if hits:
-            leaks.extend(Leak(shown, hit) for hit in hits)
+    sep = os.sep
+    folder = ""
+    run: list[tuple[str, str]] = []
+    for pair in chunk:
+        where = pair[0].rpartition(sep)[0]
+        if where != folder or len(run) >= RUN_FILES:
+            if run:
+                _scan_run(_reader, folder, run, leaks, problems)
+            folder, run = where, []
+        run.append(pair)
+    if run:
+        _scan_run(_reader, folder, run, leaks, problems)
     return leaks, problems
+
+
+def _scan_run(
+    reader: FileReader,
+    folder: str,
+    run: list[tuple[str, str]],
+    leaks: list[Leak],
+    problems: list[str],
+) -> None:
+    """Scan files of one ``folder``; their paths are opened as given if it cannot be opened."""
+    dir_fd = None
+    if folder:
+        try:
+            dir_fd = os.open(folder, _DIR_FLAGS)
+        except OSError:
+            dir_fd = None  # each file's own open says what is wrong
+    try:
+        if dir_fd is None:
+            names = [path for path, _ in run]
+        else:
+            names = [path.rpartition(os.sep)[2] for path, _ in run]
+        for i, result in reader.scan_many(names, dir_fd):
+            shown = run[i][1]
+            if isinstance(result, OSError):
+                problems.append(f"{shown}: cannot read: {result.strerror}")
+            else:
+                leaks.extend(Leak(shown, hit) for hit in result)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
 
 
 def scan_files(
@@ -281,8 +323,154 @@ def collect(
 ) -> tuple[list[Leak], list[str]]:
     """Every leak under ``paths`` plus the problems that stopped part of the scan."""
     problems: list[str] = []
-    leaks, trouble = scan_files(iter_files(paths, root, exclude, problems), jobs)
+    listing = iter_files(paths, root, exclude, problems)
+    jobs = jobs or os.cpu_count() or 1
+    head = list(itertools.islice(listing, STREAM_MIN_FILES)) if jobs > 1 else list(listing)
+    if len(head) < STREAM_MIN_FILES or not hasattr(os, "fork"):
+        leaks, trouble = scan_files([*head, *listing], jobs)
+    else:
+        leaks, trouble = _scan_streaming(itertools.chain(head, listing), jobs)
     return leaks, problems + trouble
+
+
+def _scan_streaming(targets: Iterable[tuple[str, str]], jobs: int) -> tuple[list[Leak], list[str]]:
+    """``scan_files`` for big trees, overlapped with their listing: forked workers scan
+    what this process sends them while it goes on listing.
+
+    Paths go in small batches down a small pipe per worker; when every pipe is full this
+    process scans the batch itself, so the work balances however fast each side is and at
+    the end at most a pipe's worth is left to wait for."""
+    import pickle
+
+    global _reader
+    if _reader is None:  # before forking: a bad prefilter setting fails here, once
+        _reader = FileReader()
+    workers: list[_Worker] = []
+    try:
+        for _ in range(min(jobs, STREAM_MIN_FILES // MIN_FILES_PER_JOB) - 1):
+            workers.append(_Worker.start(workers))
+        leaks, problems = _dispatch(targets, workers)
+    finally:
+        for worker in workers:
+            worker.close_feed()
+    for worker in workers:
+        with os.fdopen(worker.results, "rb") as result:
+            try:
+                found, trouble = pickle.load(result)
+            except (EOFError, pickle.UnpicklingError):
+                found, trouble = [], [f"a scan worker died: {worker.sent} files not checked"]
+        os.waitpid(worker.pid, 0)
+        leaks += found
+        problems += trouble
+    return leaks, problems
+
+
+def _dispatch(
+    targets: Iterable[tuple[str, str]], workers: list[_Worker]
+) -> tuple[list[Leak], list[str]]:
+    """Send ``targets`` to the workers in batches; scan a batch here when all are busy."""
+    from select import PIPE_BUF
+
+    leaks: list[Leak] = []
+    problems: list[str] = []
+    live = list(workers)
+    batch: list[tuple[str, str]] = []
+    size = 0
+    turn = 0
+
+    def flush() -> None:
+        nonlocal turn
+        data = "".join(f"{path}\0{shown}\0" for path, shown in batch).encode(_FS_ENC, _FS_ERR)
+        if len(data) <= PIPE_BUF:  # a bigger write could be split: scan it here
+            for _ in range(len(live)):
+                worker = live[turn % len(live)]
+                turn += 1
+                try:
+                    os.write(worker.feed, data)
+                except BlockingIOError:
+                    continue  # its pipe is full: try the next one
+                except BrokenPipeError:
+                    live.remove(worker)  # it died; what it had is reported when collected
+                    if not live:
+                        break
+                    continue
+                worker.sent += len(batch)
+                return
+        found, trouble = _scan_chunk(batch)
+        leaks.extend(found)
+        problems.extend(trouble)
+
+    for path, shown in targets:
+        batch.append((path, shown))
+        size += len(path) + len(shown) + 2
+        if size >= BATCH_BYTES:
+            flush()
+            batch, size = [], 0
+    if batch:
+        flush()
+    return leaks, problems
+
+
+class _Worker:
+    """A forked process that scans the (path, shown) pairs written to its feed pipe and
+    pickles its leaks and problems into its results pipe when the feed is closed."""
+
+    def __init__(self, pid: int, feed: int, results: int) -> None:
+        self.pid = pid
+        self.feed = feed
+        self.results = results
+        self.sent = 0
+
+    @classmethod
+    def start(cls, others: Sequence[_Worker]) -> _Worker:
+        import pickle
+
+        feed_read, feed = os.pipe()
+        results_read, results = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: scan what comes, send the result, exit without returning
+            status = 1
+            try:
+                os.close(feed)
+                os.close(results_read)
+                for other in others:
+                    other.close_feed()
+                    os.close(other.results)
+                with os.fdopen(results, "wb") as out:
+                    found = _scan_chunk(_received(feed_read))
+                    pickle.dump(found, out, protocol=pickle.HIGHEST_PROTOCOL)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(feed_read)
+        os.close(results)
+        try:
+            import fcntl
+
+            fcntl.fcntl(feed, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        except (ImportError, AttributeError, OSError):
+            pass  # a bigger pipe only makes the end less even
+        os.set_blocking(feed, False)
+        return cls(pid, feed, results_read)
+
+    def close_feed(self) -> None:
+        if self.feed != -1:
+            os.close(self.feed)
+            self.feed = -1
+
+
+def _received(feed: int) -> Iterator[tuple[str, str]]:
+    """The (path, shown) pairs written to ``feed``, each field ended by a NUL byte."""
+    rest = b""
+    odd: list[str] = []
+    while chunk := os.read(feed, 1 << 16):
+        data = rest + chunk
+        cut = data.rfind(b"\0") + 1  # a NUL is never inside a multi-byte character
+        rest = data[cut:]
+        fields = [*odd, *data[:cut].decode(_FS_ENC, _FS_ERR).split("\0")[:-1]]
+        odd = fields[-1:] if len(fields) % 2 else []
+        pairs = iter(fields[: len(fields) - len(odd)])
+        yield from zip(pairs, pairs, strict=False)
 
 
 def check(root: Path, config: Config) -> Report:

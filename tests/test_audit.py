@@ -144,9 +144,11 @@ def test_settings_errors(tmp_path: Path) -> None:
         run(tmp_path, Config({"audit": {"requirements": ["missing.txt"]}}))
 
 
-def test_nothing_to_audit_is_clean(tmp_path: Path) -> None:
+def test_nothing_to_audit_is_clean_but_said(tmp_path: Path) -> None:
     (tmp_path / "package.json").write_text("{}", encoding="utf-8")
-    assert run(tmp_path, Config()).exit_code() == EXIT_CLEAN
+    report = run(tmp_path, Config())
+    assert report.exit_code() == EXIT_CLEAN
+    assert [f.rule_id for f in report.findings] == ["vsms-audit/nothing-to-audit"]
 
 
 def test_cli_allow_flag_and_exit_codes(tmp_path: Path, osv_url: str) -> None:

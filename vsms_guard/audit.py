@@ -208,7 +208,19 @@ def to_report(data: dict[str, Any], source: Source, settings: AuditSettings) -> 
 
 def audit(root: Path, settings: AuditSettings) -> Report:
     report = Report()
-    for source in sources(root, settings):
+    found = sources(root, settings)
+    if not found:  # not a failure (a JS-only project), but never a silent pass either
+        report.add(
+            Finding(
+                rule_id=f"{RULE}/nothing-to-audit",
+                severity=Severity.INFO,
+                message="no Python dependencies found (requirements.txt, pyproject project, or "
+                "[audit] requirements/environment): nothing was audited",
+                path=str(root),
+                checker="audit",
+            )
+        )
+    for source in found:
         try:
             report.extend(to_report(run_pip_audit(source, settings), source, settings))
         except GuardError as exc:
