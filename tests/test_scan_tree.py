@@ -57,12 +57,13 @@ def test_json_and_sarif_carry_fingerprints_not_keys(tmp_path: Path) -> None:
     assert {f["path"] for f in body["findings"]} == {f"{tmp_path}/{rel}" for rel in planted}
     sarif_path = tmp_path / "report.sarif"
     as_sarif = run(tmp_path, "--format", "sarif", "-o", sarif_path)
-    assert as_sarif.returncode == 1 and as_sarif.stdout == ""
+    # the file gets SARIF; stdout still gets the readable report, as for every command
+    assert as_sarif.returncode == 1 and as_sarif.stdout.endswith(f"{len(planted)} findings\n")
     sarif = json.loads(sarif_path.read_text())
     results = sarif["runs"][0]["results"]
     assert len(results) == len(planted)
     assert all(r["ruleId"] == "vsms-key" and r["partialFingerprints"] for r in results)
-    assert_no_whole_key(as_json.stdout + sarif_path.read_text(), planted)
+    assert_no_whole_key(as_json.stdout + as_sarif.stdout + sarif_path.read_text(), planted)
 
 
 def test_keys_in_file_names_are_masked_too(tmp_path: Path) -> None:

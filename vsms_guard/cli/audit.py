@@ -7,8 +7,7 @@ from pathlib import Path
 
 from vsms_guard.audit import AuditSettings, audit
 from vsms_guard.checks import with_settings
-from vsms_guard.cli.args import OneLineParser
-from vsms_guard.cli.check import add_output_options, emit
+from vsms_guard.cli.args import OneLineParser, add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
 

@@ -1,19 +1,14 @@
-"""``vsms-guard check [PATH]``: every checker over a path, one report, one exit code.
-
-Also home of the output options every gate command shares (``add_output_options``/``emit``).
-"""
+"""``vsms-guard check [PATH]``: every checker over a path, one report, one exit code."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from vsms_guard.checks import CHECKERS, run, with_settings
-from vsms_guard.cli.args import OneLineParser
+from vsms_guard.cli.args import OneLineParser, add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
-from vsms_guard.findings import FORMATS, Report, Severity, render
 
 EPILOG = """\
 checkers: secrets (leaked vsms_ keys), versions (virtualsms-mcp support policy),
@@ -27,42 +22,6 @@ examples:
 exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input or something could not be
 checked.
 """
-
-
-def add_output_options(parser: argparse.ArgumentParser) -> None:
-    """--format/--output/--github/--fail-on, the same for every gate command."""
-    parser.add_argument("--format", choices=sorted(FORMATS), default="text")
-    parser.add_argument(
-        "-o", "--output", type=Path, help="write the --format report here; stdout gets the text"
-    )
-    parser.add_argument(
-        "--github",
-        action="store_true",
-        help="also print GitHub Actions annotations (::error file=…) on stdout",
-    )
-    parser.add_argument(
-        "--fail-on",
-        choices=[Severity.ERROR.value, Severity.WARNING.value],
-        default=Severity.ERROR.value,
-        help="lowest severity that fails the run (default: error)",
-    )
-
-
-def emit(report: Report, args: argparse.Namespace) -> int:
-    """Write the report as asked and return the exit code. With ``--output`` the file gets the
-    chosen format and stdout still gets the readable text report, so CI logs show the findings."""
-    text = render(report, args.format)
-    if args.output is not None:
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise GuardError(f"{args.output}: cannot write report: {exc.strerror}") from None
-        sys.stdout.write(render(report, "text"))
-    elif not (args.github and args.format == "github"):
-        sys.stdout.write(text)
-    if args.github:
-        sys.stdout.write(render(report, "github"))
-    return report.exit_code(Severity(args.fail_on))
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

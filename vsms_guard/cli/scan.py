@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scanners.settings import ScanSettings, scan_settings
-from vsms_guard.cli.args import OneLineParser
+from vsms_guard.cli.args import OneLineParser, add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
-from vsms_guard.findings import EXIT_CLEAN, FORMATS, render
+from vsms_guard.findings import EXIT_CLEAN
 
 if TYPE_CHECKING:
     from scanners.leaks import Leak
@@ -61,8 +61,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         metavar="REV-RANGE",
         help="scan git history: every ref, or the commits of REV-RANGE (e.g. main..HEAD)",
     )
-    parser.add_argument("--format", choices=sorted(FORMATS), default="text")
-    parser.add_argument("-o", "--output", type=Path, help="write the report here, not stdout")
+    add_output_options(parser)
     parser.add_argument(
         "--baseline",
         action="append",
@@ -158,12 +157,4 @@ def main(argv: list[str], prog: str = "vsms-guard scan") -> int:
 
         verdicts = verify_keys((leak.hit.key for leak in leaks), base_url)
     report = build_report(leaks, problems, verdicts=verdicts)
-    text = render(report, args.format)
-    if args.output is not None:
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise GuardError(f"{args.output}: cannot write report: {exc.strerror}") from None
-    else:
-        sys.stdout.write(text)
-    return report.exit_code()
+    return emit(report, args)

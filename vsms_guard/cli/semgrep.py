@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vsms_guard.cli.args import OneLineParser
-from vsms_guard.cli.check import add_output_options, emit
+from vsms_guard.cli.args import OneLineParser, add_output_options, emit
 from vsms_guard.config import load_config
 from vsms_guard.errors import GuardError
 from vsms_guard.semgrep import excludes, rules_dir, run_semgrep, to_report
