@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 PARALLEL_MIN_FILES = 512  # below this, forking workers costs more than it saves
 MIN_FILES_PER_JOB = 64  # caps ``--jobs``: a huge value must not fork thousands of processes
-STREAM_MIN_FILES = 4096  # from this many files on, workers scan while the tree is listed
+STREAM_MIN_FILES = 1024  # from this many files on, workers scan while the tree is listed
+MAX_STREAM_JOBS = 64  # caps ``--jobs`` for such trees
 BATCH_BYTES = 1024  # paths sent to a worker at a time (atomic pipe writes are <= PIPE_BUF)
 RUN_FILES = 256  # files of one folder read and prefiltered in one go, at most
 PIPE_BYTES = 8192  # a worker's queue: small, so that little is left to wait for at the end
@@ -340,19 +341,19 @@ def _scan_streaming(targets: Iterable[tuple[str, str]], jobs: int) -> tuple[list
     Paths go in small batches down a small pipe per worker; when every pipe is full this
     process scans the batch itself, so the work balances however fast each side is and at
     the end at most a pipe's worth is left to wait for."""
-    import pickle
-
     global _reader
     if _reader is None:  # before forking: a bad prefilter setting fails here, once
         _reader = FileReader()
     workers: list[_Worker] = []
     try:
-        for _ in range(min(jobs, STREAM_MIN_FILES // MIN_FILES_PER_JOB) - 1):
+        for _ in range(min(jobs, MAX_STREAM_JOBS) - 1):
             workers.append(_Worker.start(workers))
         leaks, problems = _dispatch(targets, workers)
     finally:
         for worker in workers:
             worker.close_feed()
+    import pickle  # not before: this process is busy until now, the workers may not be
+
     for worker in workers:
         with os.fdopen(worker.results, "rb") as result:
             try:
@@ -423,8 +424,6 @@ class _Worker:
 
     @classmethod
     def start(cls, others: Sequence[_Worker]) -> _Worker:
-        import pickle
-
         feed_read, feed = os.pipe()
         results_read, results = os.pipe()
         pid = os.fork()
@@ -438,6 +437,8 @@ class _Worker:
                     os.close(other.results)
                 with os.fdopen(results, "wb") as out:
                     found = _scan_chunk(_received(feed_read))
+                    import pickle
+
                     pickle.dump(found, out, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
             finally:

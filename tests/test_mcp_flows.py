@@ -115,6 +115,27 @@ def _refusing_websocket(sb: Sandbox) -> Any:
     return app
 
 
+def _wait_while_delivering(
+    server: Any, sb: Sandbox, order_id: str, *, timeout: int, after: float
+) -> Any:
+    """Call wait_for_sms and, ``after`` seconds into the wait, deliver the SMS to the sandbox."""
+
+    async def flow() -> Any:
+        async with Client(server) as client, anyio.create_task_group() as tg:
+            box: dict[str, Any] = {}
+
+            async def wait() -> None:
+                args = {"order_id": order_id, "timeout_seconds": timeout}
+                box["r"] = await client.call_tool("virtualsms_wait_for_sms", args)
+
+            tg.start_soon(wait)
+            await anyio.sleep(after)
+            sb.deliver_sms(order_id, SMS)
+        return box["r"]
+
+    return anyio.run(flow)
+
+
 def test_wait_for_sms_polls_when_socket_refused(sandbox: tuple[Sandbox, str]) -> None:
     from mcp_server.serving import serving
 
@@ -127,20 +148,7 @@ def test_wait_for_sms_polls_when_socket_refused(sandbox: tuple[Sandbox, str]) ->
         order_id = order["order_id"]
         before = len(sb.requests)
 
-        async def flow() -> Any:
-            async with Client(server) as client, anyio.create_task_group() as tg:
-                box: dict[str, Any] = {}
-
-                async def wait() -> None:
-                    args = {"order_id": order_id, "timeout_seconds": 20}
-                    box["r"] = await client.call_tool("virtualsms_wait_for_sms", args)
-
-                tg.start_soon(wait)
-                await anyio.sleep(1.0)
-                sb.deliver_sms(order_id, SMS)
-            return box["r"]
-
-        result = anyio.run(flow)
+        result = _wait_while_delivering(server, sb, order_id, timeout=20, after=1.0)
     body = json.loads(result.content[0].text)
     assert not result.is_error and body["code"] == "482913"
     polls = [p for _, p in sb.requests[before:] if p.startswith("/api/v1/customer/order/")]
@@ -158,20 +166,7 @@ def test_sms_is_reported_from_the_socket_not_by_polling(sandbox: tuple[Sandbox, 
     order_id = order["order_id"]
     before = len(sb.requests)
 
-    async def flow() -> Any:
-        async with Client(server) as client, anyio.create_task_group() as tg:
-            box: dict[str, Any] = {}
-
-            async def wait() -> None:
-                args = {"order_id": order_id, "timeout_seconds": 30}
-                box["r"] = await client.call_tool("virtualsms_wait_for_sms", args)
-
-            tg.start_soon(wait)
-            await anyio.sleep(0.5)
-            sb.deliver_sms(order_id, SMS)
-        return box["r"]
-
-    result = anyio.run(flow)
+    result = _wait_while_delivering(server, sb, order_id, timeout=30, after=0.5)
     body = json.loads(result.content[0].text)
     assert not result.is_error and body["code"] == "482913"
     served = [p for _, p in sb.requests[before:]]
