@@ -65,6 +65,7 @@ def allowlisted(data: bytes | bytearray, pos: int, end: int | None = None) -> bo
 
 # Everything a key can hide behind; a buffer holding none of these holds no key.
 NEEDLES = (keys.PREFIX_BYTES, *keys.BASE64_NEEDLES, *UTF16_NEEDLES.values())
+_BASE64_IDS = frozenset(range(1, 1 + len(keys.BASE64_NEEDLES)))  # their places in NEEDLES
 PREFILTER_ENV = "VSMS_GUARD_PREFILTER"  # "python" or "hyperscan"; default: hyperscan if installed
 
 
@@ -111,6 +112,17 @@ class HyperscanPrefilter:
             return None
         return found
 
+    def needles_in(self, data: bytes | bytearray, n: int) -> set[int]:
+        """Which of ``NEEDLES`` (by index) are in ``data[:n]``."""
+        found: set[int] = set()
+
+        def seen(needle: int, *_: object) -> bool:
+            found.add(needle)
+            return False
+
+        self._db.scan(memoryview(data)[:n], match_event_handler=seen, scratch=self._scratch)
+        return found
+
     def __call__(self, data: bytes | bytearray, n: int) -> bool:
         try:
             self._db.scan(memoryview(data)[:n], match_event_handler=_stop, scratch=self._scratch)
@@ -150,15 +162,19 @@ def scan_bytes(data: bytes | bytearray, n: int | None = None) -> list[Hit]:
     return _scan_file(data, n) if prefilter()(data, n) else []
 
 
-def _scan_file(data: bytes | bytearray, n: int) -> list[Hit]:
-    """``scan_bytes`` once the prefilter has said yes."""
+def _scan_file(data: bytes | bytearray, n: int, *, base64_needles: bool = True) -> list[Hit]:
+    """``scan_bytes`` once the prefilter has said yes (``base64_needles=False``: and that no
+    base64 needle is in ``data[:n]``)."""
     if data.find(b"\0", 0, min(n, SNIFF_BYTES)) != -1:
         return _scan_utf16(data, n)
-    return scan_ascii(data, n)
+    return scan_ascii(data, n, base64_needles=base64_needles)
 
 
-def scan_ascii(data: bytes | bytearray, n: int | None = None, *, depth: int = 0) -> list[Hit]:
-    """Hits in ASCII-compatible text (UTF-8, Latin-1, diffs, …): plain keys and base64 blobs."""
+def scan_ascii(
+    data: bytes | bytearray, n: int | None = None, *, depth: int = 0, base64_needles: bool = True
+) -> list[Hit]:
+    """Hits in ASCII-compatible text (UTF-8, Latin-1, diffs, …): plain keys and base64 blobs.
+    ``base64_needles=False`` says that none of ``keys.BASE64_NEEDLES`` is in ``data[:n]``."""
     n = len(data) if n is None else n
     hits: list[Hit] = []
     if data.find(keys.PREFIX_BYTES, 0, n) != -1:
@@ -166,7 +182,11 @@ def scan_ascii(data: bytes | bytearray, n: int | None = None, *, depth: int = 0)
             key = bytes(match.group()).decode("ascii")
             if keys.is_key(key) and not allowlisted(data, match.start(), n):
                 hits.append(Hit(key, match.start(), *line_col(data, match.start())))
-    if depth < MAX_BASE64_DEPTH and any(data.find(x, 0, n) != -1 for x in keys.BASE64_NEEDLES):
+    if (
+        base64_needles
+        and depth < MAX_BASE64_DEPTH
+        and any(data.find(x, 0, n) != -1 for x in keys.BASE64_NEEDLES)
+    ):
         hits.extend(_scan_base64(data, n, depth))
     return hits
 
@@ -271,9 +291,9 @@ class FileReader:
         error) for each that cannot be read, in order. With hyperscan, small files are read
         one after another into the buffer and prefiltered in one pass; only a file holding
         a needle's end is then scanned on its own (a needle across two files is no key)."""
-        ends = getattr(self._worth, "ends", None)
+        hs = self._worth if isinstance(self._worth, HyperscanPrefilter) else None
         out: list[tuple[int, list[Hit] | OSError]] = []
-        if ends is None:
+        if hs is None:
             for i, path in enumerate(paths):
                 try:
                     hits = self.scan(path, dir_fd)
@@ -297,30 +317,30 @@ class FileReader:
             except OSError as exc:
                 out.append((i, exc))
                 continue
-            if at + n < size:  # all of it is in the buffer
-                starts.append(at)
-                index.append(i)
-                at += n
-                if size - at >= BATCH_ROOM:
-                    continue
-            else:  # it may be longer than the room left: read it again, alone
-                self._check(ends, starts, index, at, out)
+            if at + n == size:  # it may be longer than the room left: read it again, alone
+                self._check(hs, starts, index, at, out)
+                starts, index, at = [], [], 0
                 try:
                     hits = self.scan(path, dir_fd)
                 except OSError as exc:
                     out.append((i, exc))
-                else:
-                    if hits:
-                        out.append((i, hits))
-            self._check(ends, starts, index, at, out)
-            starts, index, at = [], [], 0
-        self._check(ends, starts, index, at, out)
+                    continue
+                if hits:
+                    out.append((i, hits))
+                continue
+            starts.append(at)  # all of it is in the buffer
+            index.append(i)
+            at += n
+            if size - at < BATCH_ROOM:
+                self._check(hs, starts, index, at, out)
+                starts, index, at = [], [], 0
+        self._check(hs, starts, index, at, out)
         out.sort(key=lambda item: item[0])
         return out
 
     def _check(
         self,
-        ends: Callable[[bytes | bytearray, int, int], list[int] | None],
+        hs: HyperscanPrefilter,
         starts: list[int],
         index: list[int],
         stop: int,
@@ -329,7 +349,7 @@ class FileReader:
         """Scan the files of a batch (``buf[:stop]``) that hold the end of a needle."""
         if not starts:
             return
-        found = ends(self._buf, stop, MAX_BATCH_MATCHES)
+        found = hs.ends(self._buf, stop, MAX_BATCH_MATCHES)
         suspects = (
             range(len(starts))
             if found is None
@@ -337,7 +357,9 @@ class FileReader:
         )
         for k in suspects:
             data = bytes(self._view[starts[k] : starts[k + 1] if k + 1 < len(starts) else stop])
-            if self._worth(data, len(data)):
-                hits = _scan_file(data, len(data))
+            present = hs.needles_in(data, len(data))
+            if present:
+                base64_needles = not present.isdisjoint(_BASE64_IDS)
+                hits = _scan_file(data, len(data), base64_needles=base64_needles)
                 if hits:
                     out.append((index[k], hits))

@@ -10,11 +10,10 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from scanners.files import FileReader
+from scanners.files import FileReader, Hit
 from scanners.leaks import Leak, build_report
 from scanners.settings import scan_settings
 from vsms_guard.config import Config
@@ -30,20 +29,27 @@ PARALLEL_MIN_FILES = 512  # below this, forking workers costs more than it saves
 MIN_FILES_PER_JOB = 64  # caps ``--jobs``: a huge value must not fork thousands of processes
 STREAM_MIN_FILES = 1024  # from this many files on, workers scan while the tree is listed
 MAX_STREAM_JOBS = 64  # caps ``--jobs`` for such trees
-BATCH_BYTES = 1024  # paths sent to a worker at a time (atomic pipe writes are <= PIPE_BUF)
 RUN_FILES = 256  # files of one folder read and prefiltered in one go, at most
-PIPE_BYTES = 8192  # a worker's queue: small, so that little is left to wait for at the end
+PIPE_BYTES = 4096  # a worker's queue: small, so that little is left to wait for at the end
+MESSAGE_FILES = 32  # file names sent to a worker at a time
 _FS_ENC, _FS_ERR = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
+# Files of one folder: (folder path ending in a separator, its path as shown, file names);
+# a file is opened as folder + name and shown as shown + name.
+_Group = tuple[str, str, list[str]]
 
-@dataclass(frozen=True)
+
 class _Ignore:
     """One ignore file: a path relative to the walk top applies as ``add + path[len(strip):]``
-    when it starts with ``strip`` (the folder holding a nested ``.gitignore``)."""
+    when it starts with ``strip`` (the folder holding a nested ``.gitignore``). A plain class:
+    a dataclass costs half a millisecond of start-up."""
 
-    strip: str
-    add: str
-    spec: GitIgnoreSpec
+    __slots__ = ("add", "spec", "strip")
+
+    def __init__(self, strip: str, add: str, spec: GitIgnoreSpec) -> None:
+        self.strip = strip
+        self.add = add
+        self.spec = spec
 
 
 def _load_ignore(path: str, strip: str = "", add: str = "") -> _Ignore | None:
@@ -127,8 +133,8 @@ def _walk(
     excluded: GitIgnoreSpec | None,
     prefix: str | None,
     problems: list[str],
-) -> Iterator[tuple[str, str]]:
-    """Regular files under ``top`` as (path to open, path to show), skipping ignored ones."""
+) -> Iterator[_Group]:
+    """Regular files under ``top``, a folder at a time, skipping ignored ones."""
     base = "" if shown == "." else shown.rstrip("/") + "/"
     ignores, tracked = rules
     stack = [(top, "", ignores)]
@@ -144,23 +150,37 @@ def _walk(
             own = _load_ignore(os.path.join(folder, ".gitignore"), strip=rel)
             if own is not None:
                 specs = [*specs, own]
+        matching = bool(specs) or (excluded is not None and prefix is not None)
+        names = []
         for entry in entries:
-            if entry.name == ".git":
+            name = entry.name
+            if name == ".git":
                 continue
-            path = rel + entry.name
-            if entry.is_dir(follow_symlinks=False):
-                path += "/"
-            elif not entry.is_file(follow_symlinks=False):
-                continue  # symlinks, sockets, fifos, devices: git stores no content for them
-            if specs and _ignored(specs, path) and (tracked is None or path not in tracked):
-                continue
-            if excluded is not None and prefix is not None:
-                if excluded.match_file(prefix + path):
+            if entry.is_file(follow_symlinks=False):
+                if matching and _skipped(rel + name, specs, tracked, excluded, prefix):
                     continue
-            if path.endswith("/"):
+                names.append(name)
+            elif entry.is_dir(follow_symlinks=False):
+                path = rel + name + "/"
+                if matching and _skipped(path, specs, tracked, excluded, prefix):
+                    continue
                 stack.append((entry.path, path, specs))
-            else:
-                yield entry.path, base + path
+            # else: symlinks, sockets, fifos, devices: git stores no content for them
+        if names:  # scandir's entry.path is the folder, one separator, the name
+            yield (folder if folder.endswith(os.sep) else folder + os.sep), base + rel, names
+
+
+def _skipped(
+    path: str,
+    specs: Sequence[_Ignore],
+    tracked: _Tracked | None,
+    excluded: GitIgnoreSpec | None,
+    prefix: str | None,
+) -> bool:
+    """Whether ignore rules (unless git tracks it) or ``--exclude`` drop ``path``."""
+    if specs and _ignored(specs, path) and (tracked is None or path not in tracked):
+        return True
+    return excluded is not None and prefix is not None and excluded.match_file(prefix + path)
 
 
 def iter_files(
@@ -171,6 +191,20 @@ def iter_files(
 ) -> Iterator[tuple[str, str]]:
     """Files to scan under ``paths`` (lazily; listing problems go to ``problems``).
     ``exclude`` patterns are relative to ``root``. Bad paths raise ``GuardError`` at once."""
+    return (
+        (folder + name, shown + name)
+        for folder, shown, names in _iter_groups(*_plan(paths, root, exclude), problems)
+        for name in names
+    )
+
+
+def _plan(
+    paths: Sequence[str | os.PathLike[str]],
+    root: str | os.PathLike[str],
+    exclude: Sequence[str],
+) -> tuple[list[tuple[str, str, str | None]], GitIgnoreSpec | None]:
+    """What to walk: (argument, absolute path, path relative to ``root`` or None when
+    outside it) per path, and the ``exclude`` patterns. Bad paths raise ``GuardError``."""
     excluded = None
     if exclude:
         import pathspec
@@ -189,19 +223,21 @@ def iter_files(
         rel = os.path.relpath(absolute, root_abs).replace(os.sep, "/")
         prefix = None if rel == ".." or rel.startswith("../") else ("" if rel == "." else rel)
         plan.append((arg, absolute, prefix))
-    return _iterate(plan, excluded, problems)
+    return plan, excluded
 
 
-def _iterate(
+def _iter_groups(
     plan: list[tuple[str, str, str | None]], excluded: GitIgnoreSpec | None, problems: list[str]
-) -> Iterator[tuple[str, str]]:
+) -> Iterator[_Group]:
     for arg, absolute, prefix in plan:
         if os.path.isdir(absolute):
             dir_prefix = None if prefix is None else (prefix + "/" if prefix else "")
             rules = _repository_rules(absolute)
             yield from _walk(absolute, os.path.normpath(arg), rules, excluded, dir_prefix, problems)
         elif excluded is None or prefix is None or not excluded.match_file(prefix):
-            yield absolute, os.path.normpath(arg)
+            shown = os.path.normpath(arg)
+            name = os.path.basename(absolute)  # a file's: its name ends both paths
+            yield absolute[: len(absolute) - len(name)], shown[: len(shown) - len(name)], [name]
 
 
 def list_files(
@@ -246,24 +282,45 @@ def _scan_run(
     leaks: list[Leak],
     problems: list[str],
 ) -> None:
-    """Scan files of one ``folder``; their paths are opened as given if it cannot be opened."""
+    """Scan (path, shown) pairs of files in ``folder``."""
+    names = [path.rpartition(os.sep)[2] for path, _ in run]
+    _scan_in(reader, folder, names, lambda i: run[i][0], lambda i: run[i][1], leaks, problems)
+
+
+def _scan_group(group: _Group, leaks: list[Leak], problems: list[str]) -> None:
+    global _reader
+    if _reader is None:  # one buffer per process, reused by every batch it scans
+        _reader = FileReader()
+    folder, shown, names = group
+    _scan_in(_reader, folder[:-1] or folder, names,
+             lambda i: folder + names[i], lambda i: shown + names[i], leaks, problems)  # fmt: skip
+
+
+def _scan_in(
+    reader: FileReader,
+    folder: str,
+    names: list[str],
+    path: Callable[[int], str],
+    shown: Callable[[int], str],
+    leaks: list[Leak],
+    problems: list[str],
+) -> None:
+    """Scan the files ``names`` of ``folder``, opened relative to it, or by ``path(i)`` if it
+    cannot be opened (each file's own open then says what is wrong); ``shown(i)`` is how
+    file ``i`` is shown."""
     dir_fd = None
     if folder:
         try:
             dir_fd = os.open(folder, _DIR_FLAGS)
         except OSError:
-            dir_fd = None  # each file's own open says what is wrong
+            dir_fd = None
     try:
-        if dir_fd is None:
-            names = [path for path, _ in run]
-        else:
-            names = [path.rpartition(os.sep)[2] for path, _ in run]
-        for i, result in reader.scan_many(names, dir_fd):
-            shown = run[i][1]
+        targets = [path(i) for i in range(len(names))] if dir_fd is None else names
+        for i, result in reader.scan_many(targets, dir_fd):
             if isinstance(result, OSError):
-                problems.append(f"{shown}: cannot read: {result.strerror}")
+                problems.append(f"{shown(i)}: cannot read: {result.strerror}")
             else:
-                leaks.extend(Leak(shown, hit) for hit in result)
+                leaks.extend(Leak(shown(i), hit) for hit in result)
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
@@ -324,22 +381,28 @@ def collect(
 ) -> tuple[list[Leak], list[str]]:
     """Every leak under ``paths`` plus the problems that stopped part of the scan."""
     problems: list[str] = []
-    listing = iter_files(paths, root, exclude, problems)
+    groups = _iter_groups(*_plan(paths, root, exclude), problems)
     jobs = jobs or os.cpu_count() or 1
-    head = list(itertools.islice(listing, STREAM_MIN_FILES)) if jobs > 1 else list(listing)
-    if len(head) < STREAM_MIN_FILES or not hasattr(os, "fork"):
-        leaks, trouble = scan_files([*head, *listing], jobs)
-    else:
-        leaks, trouble = _scan_streaming(itertools.chain(head, listing), jobs)
+    head: list[_Group] = []
+    if jobs > 1 and hasattr(os, "fork"):
+        count = 0
+        for group in groups:
+            head.append(group)
+            count += len(group[2])
+            if count >= STREAM_MIN_FILES:
+                leaks, trouble = _scan_streaming(itertools.chain(head, groups), jobs)
+                return leaks, problems + trouble
+    pairs = [(f + n, s + n) for f, s, names in itertools.chain(head, groups) for n in names]
+    leaks, trouble = scan_files(pairs, jobs)
     return leaks, problems + trouble
 
 
-def _scan_streaming(targets: Iterable[tuple[str, str]], jobs: int) -> tuple[list[Leak], list[str]]:
+def _scan_streaming(groups: Iterable[_Group], jobs: int) -> tuple[list[Leak], list[str]]:
     """``scan_files`` for big trees, overlapped with their listing: forked workers scan
     what this process sends them while it goes on listing.
 
-    Paths go in small batches down a small pipe per worker; when every pipe is full this
-    process scans the batch itself, so the work balances however fast each side is and at
+    File names go a few at a time down a small pipe per worker; when every pipe is full
+    this process scans them itself, so the work balances however fast each side is and at
     the end at most a pipe's worth is left to wait for."""
     global _reader
     if _reader is None:  # before forking: a bad prefilter setting fails here, once
@@ -348,41 +411,61 @@ def _scan_streaming(targets: Iterable[tuple[str, str]], jobs: int) -> tuple[list
     try:
         for _ in range(min(jobs, MAX_STREAM_JOBS) - 1):
             workers.append(_Worker.start(workers))
-        leaks, problems = _dispatch(targets, workers)
+        leaks, problems = _dispatch(groups, workers)
     finally:
         for worker in workers:
             worker.close_feed()
-    import pickle  # not before: this process is busy until now, the workers may not be
-
     for worker in workers:
         with os.fdopen(worker.results, "rb") as result:
-            try:
-                found, trouble = pickle.load(result)
-            except (EOFError, pickle.UnpicklingError):
-                found, trouble = [], [f"a scan worker died: {worker.sent} files not checked"]
+            sent = result.read()
         os.waitpid(worker.pid, 0)
+        try:
+            found, trouble = _unpack(sent)
+        except ValueError:  # nothing, or cut short: the worker died
+            found, trouble = [], [f"a scan worker died: {worker.sent} files not checked"]
         leaks += found
         problems += trouble
     return leaks, problems
 
 
-def _dispatch(
-    targets: Iterable[tuple[str, str]], workers: list[_Worker]
-) -> tuple[list[Leak], list[str]]:
-    """Send ``targets`` to the workers in batches; scan a batch here when all are busy."""
+def _pack(leaks: list[Leak], problems: list[str]) -> bytes:
+    """A worker's result as JSON (already imported, unlike pickle). Paths that are not
+    UTF-8 come back intact: ``json`` escapes their lone surrogates."""
+    import json
+
+    rows = [[lk.path, lk.hit.key, lk.hit.offset, lk.hit.line, lk.hit.column, lk.hit.encoding]
+            for lk in leaks]  # fmt: skip
+    return json.dumps([rows, problems]).encode("ascii")
+
+
+def _unpack(data: bytes) -> tuple[list[Leak], list[str]]:
+    import json
+
+    rows, problems = json.loads(data)
+    leaks = [Leak(path, Hit(key, offset, line, column, encoding))
+             for path, key, offset, line, column, encoding in rows]  # fmt: skip
+    return leaks, [str(problem) for problem in problems]
+
+
+def _dispatch(groups: Iterable[_Group], workers: list[_Worker]) -> tuple[list[Leak], list[str]]:
+    """Send ``groups`` to the workers a few files at a time; scan them here when all are
+    busy. A message is the folder, ``=`` and its shown path, the names, each ended by a NUL,
+    then one more NUL (no field is empty)."""
     from select import PIPE_BUF
 
     leaks: list[Leak] = []
     problems: list[str] = []
     live = list(workers)
-    batch: list[tuple[str, str]] = []
-    size = 0
     turn = 0
 
-    def flush() -> None:
+    def send(folder: str, shown: str, names: list[str]) -> None:
         nonlocal turn
-        data = "".join(f"{path}\0{shown}\0" for path, shown in batch).encode(_FS_ENC, _FS_ERR)
-        if len(data) <= PIPE_BUF:  # a bigger write could be split: scan it here
+        data = ("\0".join([folder, "=" + shown, *names]) + "\0\0").encode(_FS_ENC, _FS_ERR)
+        if len(data) > PIPE_BUF and len(names) > 1:  # could be split: send them one by one
+            for name in names:
+                send(folder, shown, [name])
+            return
+        if len(data) <= PIPE_BUF:  # else a name too long to send: scan it here
             for _ in range(len(live)):
                 worker = live[turn % len(live)]
                 turn += 1
@@ -395,26 +478,19 @@ def _dispatch(
                     if not live:
                         break
                     continue
-                worker.sent += len(batch)
+                worker.sent += len(names)
                 return
-        found, trouble = _scan_chunk(batch)
-        leaks.extend(found)
-        problems.extend(trouble)
+        _scan_group((folder, shown, names), leaks, problems)
 
-    for path, shown in targets:
-        batch.append((path, shown))
-        size += len(path) + len(shown) + 2
-        if size >= BATCH_BYTES:
-            flush()
-            batch, size = [], 0
-    if batch:
-        flush()
+    for folder, shown, names in groups:
+        for start in range(0, len(names), MESSAGE_FILES):
+            send(folder, shown, names[start : start + MESSAGE_FILES])
     return leaks, problems
 
 
 class _Worker:
-    """A forked process that scans the (path, shown) pairs written to its feed pipe and
-    pickles its leaks and problems into its results pipe when the feed is closed."""
+    """A forked process that scans the files whose names are written to its feed pipe and
+    writes its leaks and problems to its results pipe when the feed is closed."""
 
     def __init__(self, pid: int, feed: int, results: int) -> None:
         self.pid = pid
@@ -435,11 +511,12 @@ class _Worker:
                 for other in others:
                     other.close_feed()
                     os.close(other.results)
+                leaks: list[Leak] = []
+                problems: list[str] = []
+                for group in _received(feed_read):
+                    _scan_group(group, leaks, problems)
                 with os.fdopen(results, "wb") as out:
-                    found = _scan_chunk(_received(feed_read))
-                    import pickle
-
-                    pickle.dump(found, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    out.write(_pack(leaks, problems))
                 status = 0
             finally:
                 os._exit(status)
@@ -460,18 +537,16 @@ class _Worker:
             self.feed = -1
 
 
-def _received(feed: int) -> Iterator[tuple[str, str]]:
-    """The (path, shown) pairs written to ``feed``, each field ended by a NUL byte."""
+def _received(feed: int) -> Iterator[_Group]:
+    """The messages ``_dispatch`` wrote to ``feed``, as groups."""
     rest = b""
-    odd: list[str] = []
     while chunk := os.read(feed, 1 << 16):
         data = rest + chunk
-        cut = data.rfind(b"\0") + 1  # a NUL is never inside a multi-byte character
-        rest = data[cut:]
-        fields = [*odd, *data[:cut].decode(_FS_ENC, _FS_ERR).split("\0")[:-1]]
-        odd = fields[-1:] if len(fields) % 2 else []
-        pairs = iter(fields[: len(fields) - len(odd)])
-        yield from zip(pairs, pairs, strict=False)
+        cut = data.rfind(b"\0\0") + 2  # after the last whole message (NULs are never
+        rest = data[cut:]  # inside a multi-byte character)
+        for message in data[:cut].decode(_FS_ENC, _FS_ERR).split("\0\0")[:-1]:
+            folder, shown, *names = message.split("\0")
+            yield folder, shown[1:], names
 
 
 def check(root: Path, config: Config) -> Report:
