@@ -39,7 +39,7 @@ def _strings(value: object, where: str) -> list[str]:
 
 def scan_settings(config: Config, root: Path) -> ScanSettings:
     """Settings for a scan rooted at ``root``; relative baseline paths follow the config file."""
-    section = config.section("scan")
+    section = config.section("scan", known=("exclude", "baseline", "base_url"))
     where = f"{config.source}: [scan]"
     base = config.source.parent if config.source else root
     if "base_url" in section:

@@ -1,7 +1,8 @@
 """Run the vsms-guard semgrep policies (``policies/semgrep/``) with the real semgrep program.
 
 semgrep pins an older ``mcp`` and so lives in its own tool environment: we call it as a program,
-found through ``VSMS_GUARD_SEMGREP`` or ``semgrep`` on PATH. Missing semgrep, a broken rule or a
+found through ``VSMS_GUARD_SEMGREP``, ``semgrep`` on PATH, or ``./.tools/semgrep/bin/semgrep``
+under the current folder (where ``make tools`` puts it). Missing semgrep, a broken rule or a
 crash is "could not check" (exit 2), never a pass.
 """
 
@@ -21,6 +22,7 @@ from vsms_guard.errors import GuardError
 from vsms_guard.findings import Finding, Report, Severity
 
 ENV_BINARY = "VSMS_GUARD_SEMGREP"
+LOCAL_BINARY = Path(".tools/semgrep/bin/semgrep")  # under the current folder: ``make tools``
 RULE_PREFIX = "vsms-semgrep"
 TIMEOUT_SECONDS = 900
 SEVERITIES = {"ERROR": Severity.ERROR, "WARNING": Severity.WARNING, "INFO": Severity.INFO}
@@ -38,12 +40,15 @@ def semgrep_binary() -> str:
             raise GuardError(f"{ENV_BINARY}={configured} is not an executable file")
         return configured
     found = shutil.which("semgrep")
-    if found is None:
-        raise GuardError(
-            f"semgrep not found: install it in its own environment and set {ENV_BINARY} "
-            "(make tools does both)"
-        )
-    return found
+    if found is not None:
+        return found
+    local = Path.cwd() / LOCAL_BINARY
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    raise GuardError(
+        f"semgrep not found (looked at {ENV_BINARY}, PATH and ./{LOCAL_BINARY}): install it in "
+        f"its own environment (make tools) or set {ENV_BINARY} to its path"
+    )
 
 
 def rules_dir() -> Path:
