@@ -168,9 +168,13 @@ class KeyBudget:
 
     def spend(self, key: str) -> float | None:
         """None when the request may go (and counts), else seconds until one may."""
+        return self.spend_as("key:" + keys.fingerprint(key))
+
+    def spend_as(self, caller: str) -> float | None:
+        """``spend`` for any caller identity (a key's fingerprint, a client address)."""
         now = self.clock()
         with self._lock:
-            hits = self._hits.setdefault(keys.fingerprint(key), deque())
+            hits = self._hits.setdefault(caller, deque())
             while hits and hits[0] <= now - WINDOW:
                 hits.popleft()
             if len(hits) >= self.per_minute:
@@ -191,6 +195,10 @@ class Upstream:
         self.calls = 0  # upstream HTTP requests sent, for tests and benchmarks
         limit = settings.upstream_per_minute
         self.budget = KeyBudget(limit) if limit > 0 else None
+        # HTTP mode: every upstream call (discovery too) also counts against the caller's
+        # address, so fresh random keys per request do not buy fresh budgets.
+        per_address = settings.upstream_per_address_per_minute
+        self.address_budget = KeyBudget(per_address) if per_address > 0 else None
         # The operator's key, whatever its shape, is masked in every log line. Callers' keys
         # (HTTP) are not registered one by one: key-shaped ones are masked by pattern anyway, and
         # storing every value an anonymous caller sends would grow the redactor without bound.
@@ -224,8 +232,10 @@ class Upstream:
         key: str | None,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        address: str | None = None,
     ) -> Any:
-        """JSON body of a successful call, or ApiError. GETs retry; others never do."""
+        """JSON body of a successful call, or ApiError. GETs retry; others never do.
+        ``address`` is the HTTP caller's client address, for its per-address budget."""
         mutating = method != "GET"
         headers = {}
         if key:
@@ -242,6 +252,10 @@ class Upstream:
                 wait = self.budget.spend(key)
                 if wait is not None:
                     raise self._held_back(wait)
+            if address and self.address_budget is not None:
+                wait = self.address_budget.spend_as("ip:" + address)
+                if wait is not None:
+                    raise self._held_back(wait, per_address=True)
             try:
                 self.calls += 1
                 response = await self._http().request(
@@ -261,13 +275,17 @@ class Upstream:
             await asyncio.sleep(self.settings.retry_backoff * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _held_back(self, wait: float) -> ApiError:
+    def _held_back(self, wait: float, *, per_address: bool = False) -> ApiError:
         seconds = max(1, int(wait + 0.999))
+        if per_address:
+            limit = self.settings.upstream_per_address_per_minute
+            why = f"more than {limit} upstream requests/min from this client address"
+        else:
+            limit = self.settings.upstream_per_minute
+            why = f"more than {limit} requests/min for this key would hit VirtualSMS's 60/min limit"
         return ApiError(
             "rate_limited",
-            f"Held back by vsms-mcp: more than {self.settings.upstream_per_minute} requests/min "
-            f"for this key would hit VirtualSMS's 60/min limit; retry after {seconds} s. "
-            "Nothing was sent.",
+            f"Held back by vsms-mcp: {why}; retry after {seconds} s. Nothing was sent.",
             status=429,
             retry_after=float(seconds),
         )
@@ -295,15 +313,20 @@ class Upstream:
 class VirtualSMS:
     """The REST API of FACTS §1 for one caller (``key`` may be None for public calls)."""
 
-    def __init__(self, upstream: Upstream, key: str | None) -> None:
+    def __init__(self, upstream: Upstream, key: str | None, address: str | None = None) -> None:
         self.upstream = upstream
         self.key = key
+        self.address = address  # HTTP caller's client address (per-address budget)
 
     async def _get(self, path: str, **params: Any) -> Any:
-        return await self.upstream.request("GET", path, key=self.key, params=params)
+        return await self.upstream.request(
+            "GET", path, key=self.key, params=params, address=self.address
+        )
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        return await self.upstream.request("POST", path, key=self.key, json=body)
+        return await self.upstream.request(
+            "POST", path, key=self.key, json=body, address=self.address
+        )
 
     def _need_key(self) -> None:
         if not self.key:

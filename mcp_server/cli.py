@@ -20,7 +20,7 @@ import anyio
 from mcp_server.api import Upstream
 from mcp_server.server import build_server, configure_logging
 from mcp_server.settings import ENV_KEY, Settings, from_env, is_loopback
-from vsms_guard import keys
+from vsms_guard import __version__, keys
 from vsms_guard.cli.args import OneLineParser
 from vsms_guard.errors import GuardError
 
@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         description="VirtualSMS MCP server (drop-in for virtualsms-mcp) that never leaks keys.",
         epilog="`vsms-mcp sandbox --help` describes the stand-alone test double.",
     )
+    p.add_argument("-V", "--version", action="version", version=f"vsms-mcp {__version__}")
     p.add_argument("--http", action="store_true", help="serve StreamableHTTP instead of stdio")
     p.add_argument("--host", help="HTTP interface (default 127.0.0.1)")
     p.add_argument("--port", type=int, help=f"HTTP port (default {DEFAULT_PORT}; 0 = any free)")
@@ -68,6 +69,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate-limit", type=int, help="MCP requests per minute per key (default 60; 0 disables)"
     )
+    p.add_argument(
+        "--address-rate-limit",
+        type=int,
+        help="MCP requests per minute per client address, whatever key is sent "
+        "(default 120; 0 disables)",
+    )
+    p.add_argument(
+        "--upstream-address-limit",
+        type=int,
+        help="requests per client address per minute sent to VirtualSMS, discovery included "
+        "(default 100; 0 disables)",
+    )
     p.add_argument("--max-body", type=int, help="largest request body in bytes (default 65536)")
     p.add_argument(
         "--upstream-limit",
@@ -98,7 +111,16 @@ def _start_sandbox(stack: ExitStack, args: argparse.Namespace) -> tuple[str, str
     return base_url, key
 
 
-HTTP_ONLY = ("host", "port", "rate_limit", "max_body", "allowed_host", "allowed_origin")
+HTTP_ONLY = (
+    "host",
+    "port",
+    "rate_limit",
+    "address_rate_limit",
+    "upstream_address_limit",
+    "max_body",
+    "allowed_host",
+    "allowed_origin",
+)
 
 
 def _check_flags(args: argparse.Namespace) -> None:
@@ -114,8 +136,9 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise GuardError("--port must be 0..65535")
     if (args.rate_limit or 0) < 0 or (args.max_body is not None and args.max_body < 1024):
         raise GuardError("--rate-limit must be >= 0 and --max-body >= 1024")
-    if (args.upstream_limit or 0) < 0:
-        raise GuardError("--upstream-limit must be >= 0")
+    for name in ("upstream_limit", "address_rate_limit", "upstream_address_limit"):
+        if (getattr(args, name) or 0) < 0:
+            raise GuardError(f"--{name.replace('_', '-')} must be >= 0")
 
 
 def _settings(args: argparse.Namespace, stack: ExitStack) -> Settings:
@@ -126,6 +149,8 @@ def _settings(args: argparse.Namespace, stack: ExitStack) -> Settings:
     if args.http:
         common.update(
             rate_limit_per_minute=args.rate_limit,
+            address_rate_limit_per_minute=args.address_rate_limit,
+            upstream_per_address_per_minute=args.upstream_address_limit,
             max_body_bytes=args.max_body,
             allowed_hosts=tuple(args.allowed_host),
             allowed_origins=tuple(args.allowed_origin),

@@ -1,9 +1,11 @@
 """The StreamableHTTP front: ``/mcp`` (stateless, JSON), ``GET /health``, and its guards.
 
 Guards, outermost first: a key or an upstream URL in the request URL is refused with a 400
-that says why (and the query is never logged); a per-key token bucket stops a runaway agent
-from burning the backend's 60 requests/minute; the SDK then checks Host/Origin (on by default,
-allowlists for public hosts) and bounds the body size.
+that says why (and the query is never logged); ``GET /mcp`` answers 405 (stateless JSON mode
+has no event stream to open); a token bucket per client address, whatever key is sent, and one
+per key stop a runaway agent (or one inventing a key per request) from burning the backend's
+60 requests/minute; the SDK then checks Host/Origin (on by default, allowlists for public
+hosts) and bounds the body size.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 KEY_PARAMS = frozenset({"apikey", "key", "xapikey", "token", "accesstoken", "vsmskey"})
 URL_PARAMS = frozenset({"baseurl", "upstream", "apiurl", "apibase", "host", "url"})
+MCP_PATH = "/mcp"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 MAX_TRACKED = 10_000
 
@@ -86,21 +89,45 @@ class RateLimiter:
         self._buckets = {c: b for c, b in self._buckets.items() if now - b[1] < full_after}
 
 
+def client_address(scope: Scope) -> str:
+    """The peer address of the connection (a proxy in front makes every caller look alike)."""
+    client = scope.get("client") or ("unknown", 0)
+    return f"ip:{client[0]}"
+
+
 def caller_id(scope: Scope) -> str:
     """Rate-limit identity: the key's fingerprint, or the client address when anonymous."""
     key = Headers(scope=scope).get("x-api-key", "").strip()
     if key:
         return "key:" + keys.fingerprint(key)
-    client = scope.get("client") or ("unknown", 0)
-    return f"ip:{client[0]}"
+    return client_address(scope)
 
 
 class Guard:
-    """ASGI middleware: query refusal, per-key rate limit on /mcp, one safe access-log line."""
+    """ASGI middleware: query refusal, 405 for GET /mcp, per-address and per-key rate limits
+    on /mcp, one safe access-log line."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter | None,
+        address_limiter: RateLimiter | None = None,
+    ) -> None:
         self.app = app
         self.limiter = limiter
+        self.address_limiter = address_limiter
+
+    def _wait(self, scope: Scope) -> tuple[float, str] | None:
+        """(seconds, whose limit) when this /mcp request is over a limit, else None."""
+        if self.address_limiter is not None:
+            wait = self.address_limiter.hit(client_address(scope))
+            if wait is not None:
+                return wait, "this client address"
+        if self.limiter is not None:
+            wait = self.limiter.hit(caller_id(scope))
+            if wait is not None:
+                return wait, "this key"
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,21 +140,29 @@ class Guard:
             body = {"error": "bad_request", "message": reason}
             await JSONResponse(body, status_code=400)(scope, receive, send)
             return
-        if self.limiter is not None and path.startswith("/mcp"):
-            wait = self.limiter.hit(caller_id(scope))
-            if wait is not None:
-                seconds = max(1, int(wait + 0.999))
-                log.info("rate limited %s %s", method, path)
-                body = {
-                    "error": "rate_limited",
-                    "message": f"Too many requests for this key; retry after {seconds} s",
-                    "retry_after_seconds": seconds,
-                }
-                response = JSONResponse(
-                    body, status_code=429, headers={"Retry-After": str(seconds)}
-                )
-                await response(scope, receive, send)
-                return
+        if method == "GET" and path.rstrip("/") == MCP_PATH:
+            log.info("refused %s %s: stateless JSON mode has no event stream", method, path)
+            body = {
+                "error": "method_not_allowed",
+                "message": "This server is stateless (JSON responses): POST MCP requests to /mcp",
+            }
+            await JSONResponse(body, status_code=405, headers={"Allow": "POST"})(
+                scope, receive, send
+            )
+            return
+        limited = self._wait(scope) if path.startswith(MCP_PATH) else None
+        if limited is not None:
+            wait, whose = limited
+            seconds = max(1, int(wait + 0.999))
+            log.info("rate limited %s %s (%s)", method, path, whose)
+            body = {
+                "error": "rate_limited",
+                "message": f"Too many requests for {whose}; retry after {seconds} s",
+                "retry_after_seconds": seconds,
+            }
+            response = JSONResponse(body, status_code=429, headers={"Retry-After": str(seconds)})
+            await response(scope, receive, send)
+            return
         status = 500
 
         async def send_and_note(message: Message) -> None:
@@ -178,11 +213,16 @@ def build_http_app(settings: Settings, *, upstream: Upstream | None = None) -> S
             finally:
                 await upstream.aclose()
 
-    per_minute = settings.rate_limit_per_minute
-    limiter = RateLimiter(per_minute) if per_minute > 0 else None
+    per_key, per_address = settings.rate_limit_per_minute, settings.address_rate_limit_per_minute
     return Starlette(
         routes=[Route("/health", health, methods=["GET"]), *mcp_app.routes],
-        middleware=[Middleware(Guard, limiter=limiter)],
+        middleware=[
+            Middleware(
+                Guard,
+                limiter=RateLimiter(per_key) if per_key > 0 else None,
+                address_limiter=RateLimiter(per_address) if per_address > 0 else None,
+            )
+        ],
         lifespan=lifespan,
     )
 

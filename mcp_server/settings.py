@@ -36,8 +36,10 @@ def is_loopback(host: str) -> bool:
 def check_base_url(url: str) -> str:
     """The normalised base URL, or a GuardError: https, or plain http only to a loopback host."""
     parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https"):
         raise GuardError(f"upstream base URL must be an http(s) URL, got {parts.scheme or 'none'}")
+    if not parts.hostname:
+        raise GuardError(f"upstream base URL {parts.scheme}://{parts.netloc} has no host")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise GuardError("upstream base URL must not carry credentials, a query or a fragment")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -61,8 +63,13 @@ class Settings:
     price_concurrency: int = 4
     # Requests per key per minute sent to /api/v1/customer/* (backend: 60); 0 disables.
     upstream_per_minute: int = 50
-    # StreamableHTTP front
+    # HTTP mode: upstream requests (discovery included) per client address per minute, whatever
+    # key each request sends; 0 disables.
+    upstream_per_address_per_minute: int = 100
+    # StreamableHTTP front: MCP requests per minute per key, and per client address whatever
+    # key is sent (random keys must not buy a fresh bucket); 0 disables either.
     rate_limit_per_minute: int = 60
+    address_rate_limit_per_minute: int = 120
     max_body_bytes: int = 64 * 1024
     allowed_hosts: tuple[str, ...] = field(default=())
     allowed_origins: tuple[str, ...] = field(default=())
@@ -71,8 +78,8 @@ class Settings:
         object.__setattr__(self, "base_url", check_base_url(self.base_url))
         if self.http_mode and self.env_key is not None:
             raise GuardError("HTTP mode never uses a server-side API key")
-        if self.upstream_per_minute < 0:
-            raise GuardError("upstream_per_minute must be >= 0 (0 disables)")
+        if min(self.upstream_per_minute, self.upstream_per_address_per_minute) < 0:
+            raise GuardError("upstream limits must be >= 0 (0 disables)")
         if self.poll_interval < MIN_POLL_INTERVAL:
             raise GuardError(f"poll_interval must be >= {MIN_POLL_INTERVAL:g} s (60 requests/min)")
 

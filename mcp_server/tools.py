@@ -102,8 +102,16 @@ class Backend:
         value = (headers or {}).get("x-api-key", "").strip()
         return value or None
 
+    def address_for(self, ctx: Context | None) -> str | None:
+        """The HTTP caller's client address (None on stdio), for the per-address budget."""
+        if not self.settings.http_mode or ctx is None:
+            return None
+        request = ctx.request_context.request
+        client = getattr(request, "client", None)
+        return getattr(client, "host", None) or "unknown"
+
     def api(self, ctx: Context | None) -> VirtualSMS:
-        return VirtualSMS(self.upstream, self.key_for(ctx))
+        return VirtualSMS(self.upstream, self.key_for(ctx), self.address_for(ctx))
 
     async def run(self, tool: str, work: Awaitable[Any]) -> CallToolResult:
         """Await ``work``; an ApiError becomes an ``isError`` result, logged by code only."""

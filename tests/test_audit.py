@@ -80,7 +80,10 @@ def test_clean_requirements_pass(tmp_path: Path, osv_url: str) -> None:
     assert (report.findings, report.problems, report.exit_code()) == ([], [], EXIT_CLEAN)
 
 
-def test_vulnerable_dependency_is_a_finding(tmp_path: Path, osv_url: str) -> None:
+def test_vulnerable_dependency_is_a_finding(
+    tmp_path: Path, osv_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # findings name files relative to the current folder
     report = run(project(tmp_path, "httpx==0.28.1", "idna==3.10"), settings(osv_url))
     assert report.exit_code() == EXIT_FINDINGS
     [finding] = report.findings
@@ -164,9 +167,48 @@ def test_cli_allow_flag_and_exit_codes(tmp_path: Path, osv_url: str) -> None:
     assert "warning: vsms-audit/skipped" in allowed.stdout
 
 
-def test_environment_findings_point_at_pyproject(tmp_path: Path) -> None:
+def test_environment_findings_point_at_pyproject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "agent"\n', encoding="utf-8")
     [source] = sources(tmp_path, AuditSettings(environment=True))
     assert (source.path, source.args) == ("pyproject.toml", ("--local", "--skip-editable"))
     [project_source] = sources(tmp_path, AuditSettings())
     assert project_source.args == (str(tmp_path),)
+
+
+def test_findings_of_a_subfolder_name_files_from_the_current_folder(
+    tmp_path: Path, osv_url: str
+) -> None:
+    """Run from the parent folder (as CI does), audit names ``svc/requirements.txt`` like the
+    secret scanner would, so SARIF/GitHub annotations point at a real file."""
+    (tmp_path / "svc").mkdir()
+    project(tmp_path / "svc", "httpx==0.28.1")
+    cmd = [CLI, "audit", "svc", "--no-resolve", "--osv-url", osv_url, "--format", "json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == EXIT_FINDINGS, done.stderr
+    [finding] = json.loads(done.stdout)["findings"]
+    assert finding["path"] == "svc/requirements.txt"
+    assert (tmp_path / finding["path"]).is_file()
+
+
+def test_unresolvable_requirements_show_pips_reason(tmp_path: Path, osv_url: str) -> None:
+    (tmp_path / "index").mkdir()  # an empty local package index: nothing resolves
+    root = project(tmp_path, "vsms-guard-no-such-package==1.0")
+    config = settings(osv_url, resolve=True, index_url=(tmp_path / "index").as_uri())
+    report = run(root, config)
+    assert report.exit_code() == EXIT_ERROR
+    [problem] = report.problems
+    assert problem.startswith("pip-audit of requirements.txt failed: ")
+    assert "No matching distribution found for vsms-guard-no-such-package==1.0" in problem
+
+
+def test_an_empty_requirements_file_says_nothing_was_audited(tmp_path: Path, osv_url: str) -> None:
+    (tmp_path / "empty.txt").write_text("# nothing yet\n", encoding="utf-8")
+    base = [CLI, "audit", str(tmp_path), "-r", "empty.txt", "--osv-url", osv_url]
+    for extra in ([], ["--no-resolve"]):
+        done = subprocess.run([*base, *extra], capture_output=True, text=True, timeout=300)
+        assert done.returncode == EXIT_CLEAN, done.stderr
+        assert "vsms-audit/nothing-to-audit" in done.stdout
+        assert "empty.txt: lists no dependencies: nothing was audited" in done.stdout

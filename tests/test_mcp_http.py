@@ -14,6 +14,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from mcp_server.api import Upstream
 from mcp_server.http_app import running_http
 from mcp_server.sandbox import Sandbox, running_sandbox
 from mcp_server.serving import serving
@@ -209,6 +210,68 @@ def test_per_key_rate_limit(sandbox: tuple[Sandbox, str]) -> None:
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert limited.json()["error"] == "rate_limited"
     assert other.status_code == 200
+
+
+def test_random_keys_do_not_escape_the_per_address_limit(sandbox: tuple[Sandbox, str]) -> None:
+    """A fresh x-api-key per request used to get a fresh bucket each time: the client address
+    has its own limit, whatever key (or none) each request sends."""
+    _, base_url = sandbox
+    settings = Settings(
+        base_url=base_url, http_mode=True, rate_limit_per_minute=60, address_rate_limit_per_minute=5
+    )
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+    with running_http(settings) as url:
+        codes = [
+            httpx.post(
+                url, json=body, headers={**JSON_HEADERS, "x-api-key": fake_key(f"rnd-{i}")}
+            ).status_code
+            for i in range(6)
+        ]
+        anonymous = httpx.post(url, json=body, headers=JSON_HEADERS)
+        health = httpx.get(url.removesuffix("/mcp") + "/health")
+    assert codes == [200] * 5 + [429]
+    assert anonymous.status_code == 429 and int(anonymous.headers["Retry-After"]) >= 1
+    assert anonymous.json()["error"] == "rate_limited"
+    assert "client address" in anonymous.json()["message"]
+    assert health.status_code == 200  # only /mcp is limited
+
+
+def test_upstream_budget_per_address_whatever_key(sandbox: tuple[Sandbox, str]) -> None:
+    """Discovery calls reach VirtualSMS too: their budget is per client address, so neither
+    random keys nor no key at all send more than the address's share upstream."""
+    sb, base_url = sandbox
+    settings = Settings(
+        base_url=base_url,
+        http_mode=True,
+        rate_limit_per_minute=1000,
+        address_rate_limit_per_minute=1000,
+        upstream_per_address_per_minute=3,
+        read_retries=0,
+    )
+    body = rpc("virtualsms_list_services")
+    upstream = Upstream(settings)
+    with running_http(settings, upstream=upstream) as url:
+        results = []
+        for i in range(5):
+            headers = {**JSON_HEADERS, "x-api-key": fake_key(f"up-{i}")} if i % 2 else JSON_HEADERS
+            response = httpx.post(url, json=body, headers=headers)
+            assert response.status_code == 200
+            results.append(response.json()["result"])
+    assert [bool(r.get("isError")) for r in results] == [False, False, False, True, True]
+    held = json.loads(results[3]["content"][0]["text"])
+    assert held["error"] == "rate_limited" and "client address" in held["message"]
+    assert upstream.calls == 3
+    assert sum(p.startswith("/api/v1/customer/services") for _, p in sb.requests) == 3
+
+
+def test_get_mcp_is_405_in_stateless_json_mode(http_settings: Settings) -> None:
+    """There is no server-to-client stream to open: say so instead of an idle event stream."""
+    with running_http(http_settings) as url:
+        response = httpx.get(url, headers={"Accept": "text/event-stream"}, timeout=10.0)
+        posted = httpx.post(url, json=rpc("virtualsms_list_services"), headers=JSON_HEADERS)
+    assert response.status_code == 405 and response.headers["Allow"] == "POST"
+    assert response.json()["error"] == "method_not_allowed"
+    assert posted.status_code == 200
 
 
 def test_path_traversal_over_http_is_never_sent(

@@ -130,6 +130,8 @@ def test_sandbox_flag_needs_no_account() -> None:
         (["--sandbox", "--http", "--port", "0"], "--key-file"),
         (["--upstream-limit", "-1"], "--upstream-limit"),
         (["--sandbox", "--http", "--key-file", "/nonexistent-dir/key"], "no such directory"),
+        (["--base-url", "http://"], "has no host"),
+        (["--base-url", "https://:8443/api"], "has no host"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -146,6 +148,16 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     lines = [line for line in done.stderr.splitlines() if line.startswith("vsms-mcp: error")]
     assert len(lines) == 1 and message in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_version_matches_the_package() -> None:
+    from vsms_guard import __version__
+
+    for flag in ("--version", "-V"):
+        done = subprocess.run(
+            [VSMS_MCP, flag], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        assert done.returncode == 0 and done.stdout.strip() == f"vsms-mcp {__version__}"
 
 
 def test_http_listen_failure_is_one_line_and_exit_2() -> None:

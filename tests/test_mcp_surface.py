@@ -157,7 +157,38 @@ def test_unknown_tool_is_a_tool_error_not_a_protocol_error() -> None:
             return await client.call_tool("virtualsms_teleport", {})
 
     result = anyio.run(go)
-    assert result.is_error and "virtualsms_teleport" in result.content[0].text
+    body = json.loads(result.content[0].text)
+    assert result.is_error and body["success"] is False and body["error"] == "unknown_tool"
+    assert "virtualsms_teleport" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "argument"),
+    [
+        ("virtualsms_wait_for_sms", {"order_id": "o1", "timeout_seconds": 1}, "timeout_seconds"),
+        ("virtualsms_order_history", {"limit": 100}, "limit"),
+        ("virtualsms_get_price", {"service": "telegram"}, "country"),
+        ("check_price", {"service": "telegram"}, "country"),  # legacy names too
+        ("virtualsms_get_transactions", {"type": "gift"}, "type"),
+    ],
+)
+def test_invalid_arguments_are_json_payloads(
+    tool: str, arguments: dict[str, Any], argument: str
+) -> None:
+    """Schema rejections answer like every other failure: isError, a JSON body, no pydantic
+    text or help URL (docs/mcp-server.md)."""
+
+    async def go() -> Any:
+        async with Client(build_server(Settings(base_url="http://127.0.0.1:9"))) as client:
+            return await client.call_tool(tool, arguments)
+
+    result = anyio.run(go)
+    text = result.content[0].text
+    body = json.loads(text)
+    assert result.is_error and body["success"] is False and body["error"] == "invalid_arguments"
+    assert [d["argument"] for d in body["details"]] == [argument]
+    assert argument in body["message"] and body["details"][0]["problem"]
+    assert "pydantic" not in text and "errors.pydantic.dev" not in text
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
+from vsms_guard.errors import GuardError
 from vsms_guard.receiver import EventStore, create_app, verify_raw_body
 from vsms_guard.replay import SQLiteReplayStore
 from vsms_guard.retention import load_policy
@@ -134,6 +135,7 @@ def test_bad_input_is_400_or_413_never_500(parts):
         (b"\xff\xfe", sign(b"\xff\xfe", SECRET), 400, "not_json"),
         (b"", sign(b"", SECRET), 400, "not_json"),
         (b"{}", sign(b"{}", SECRET), 400, "bad_envelope"),
+        (b"[1, 2]", sign(b"[1, 2]", SECRET), 400, "bad_envelope"),  # JSON, wrong shape
         (body, sign(body, SECRET, timestamp=int(clock()) - 3600), 400, "stale"),
         (body, sign(body, SECRET, timestamp=int(clock()) + 3600), 400, "future"),
         (b"x" * 5000, sign(b"x" * 5000, SECRET), 413, "body_too_large"),
@@ -265,3 +267,11 @@ def test_a_failed_store_still_releases_the_replay_id_so_the_retry_is_not_lost(tm
     assert retry.json()["status"] == "ok" and [e.id for e in seen] == [json.loads(body)["id"]]
     for made in (broken, store, replay):
         made.close()
+
+
+@pytest.mark.parametrize("path", ["nopath", "", "/health"])
+def test_a_webhook_path_starlette_cannot_route_is_a_clear_error(parts, path):
+    """Was Starlette's AssertionError ("Routed paths must start with '/'"): an internal error."""
+    verifier, store = parts
+    with pytest.raises(GuardError, match="must start with '/'"):
+        create_app(verifier, store, path=path, purge_interval=0)

@@ -214,3 +214,45 @@ def test_overlong_line_is_cut_at_a_separator_not_inside_a_key(
     out = io.BytesIO()
     redact_stream(io.BytesIO(data), out, Redactor(), chunk_size=16)
     assert out.getvalue() == data.replace(KEY.encode(), masked(KEY).encode())
+
+
+@pytest.mark.parametrize("filler", [b"a", b"a=", b"x y"], ids=["token", "equals", "spaces"])
+def test_a_key_at_every_offset_around_the_cut_of_an_overlong_line_is_masked(
+    filler: bytes,
+) -> None:
+    """An overlong line is cut without splitting a key wherever the key sits around the cut
+    (issue: ``'a' * (1 MiB - 10) + KEY`` came out unmasked)."""
+    key = KEY.encode()
+    for offset in range(-len(key) - 8, 9):
+        head = (filler * (stream_module.MAX_LINE // len(filler) + 1))[
+            : stream_module.MAX_LINE + offset
+        ]
+        data = head + key + b"\n"
+        out = io.BytesIO()
+        redact_stream(io.BytesIO(data), out, Redactor())
+        assert key not in out.getvalue(), offset
+        assert out.getvalue() == head + masked(KEY).encode() + b"\n", offset
+
+
+def test_webhook_secrets_are_masked_by_shape_without_configuration() -> None:
+    from tests.test_redact_core import webhook_secret
+
+    secret = webhook_secret(3)
+    proc = run(data=f"POST /hook secret loaded: {secret}\n".encode())
+    assert proc.returncode == 0
+    assert proc.stdout == f"POST /hook secret loaded: {masked(secret)}\n".encode()
+
+
+def test_a_webhook_secret_glued_in_an_overlong_token_run_is_not_split(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.test_redact_core import webhook_secret
+
+    monkeypatch.setattr(stream_module, "OVERLAP", 64)
+    secret = webhook_secret(4).encode()
+    for offset in range(-len(secret) - 4, 5):
+        head = b"a" * (stream_module.MAX_LINE - 64 + offset)
+        data = head + secret + b"b" * 64 + b"\n"  # the secret runs across the held-back point
+        out = io.BytesIO()
+        redact_stream(io.BytesIO(data), out, Redactor())
+        assert secret not in out.getvalue(), offset

@@ -405,3 +405,40 @@ def test_default_redactor_registers_the_environment_key_once(
     monkeypatch.setenv("VIRTUALSMS_API_KEY", "rotated-odd-shaped-key")
     assert "rotated-odd-shaped-key" not in default_redactor().text("k=rotated-odd-shaped-key")
     assert calls == ["rotated-odd-shaped-key"]
+
+
+def test_an_sms_push_on_an_earlier_line_does_not_mask_a_later_error_message() -> None:
+    """The push ``type`` must stand in the same line/record as the ``message`` it marks."""
+    log = (
+        '{"type":"sms","code":"1234","message":"Your code 1234"}\n'
+        '{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params: order_id"}}\n'
+    )
+    expected = (
+        '{"type":"sms","code":"[redacted:sms]","message":"[redacted:sms]"}\n'
+        '{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid params: order_id"}}\n'
+    )
+    redactor = Redactor()
+    assert redactor.text(log) == expected
+    assert redactor.bytes(log.encode()) == expected.encode()
+    assert redactor.bytes(log.encode() * 200) == expected.encode() * 200  # the RE2 path too
+
+
+def webhook_secret(seed: int = 0) -> str:
+    rng = random.Random(f"whsec-{seed}")
+    return "whsec_" + "".join(rng.choice("abcdefghijkLMNOPQ0123456789") for _ in range(32))
+
+
+def test_webhook_secrets_are_masked_by_shape_without_registration() -> None:
+    """SECURITY.md promises webhook secrets are masked: a ``whsec_`` token is, like a key."""
+    secret = webhook_secret()
+    shown = masked(secret)
+    assert shown.startswith("whsec_…[redacted:") and secret not in shown
+    assert masked(webhook_secret(1)) != shown  # the fingerprint tells secrets apart
+    redactor = Redactor()
+    for line in (f"loaded {secret} ok", f"WEBHOOK={secret}", f'{{"webhook": "{secret}"}}'):
+        assert redactor.text(line) == line.replace(secret, shown)
+        assert redactor.bytes(line.encode()) == line.replace(secret, shown).encode()
+    assert redactor.value({"webhook_secret": secret}) == {"webhook_secret": shown}
+    assert redactor.text(f"s={shown}") == f"s={shown}"  # masking twice changes nothing
+    for doc in ("copy the whsec_… shown once", "prefix whsec_short_word"):
+        assert redactor.text(doc) == doc

@@ -317,3 +317,21 @@ def test_objects_nested_in_extra_fields(installed_redactor: Redactor) -> None:
     out = stream.getvalue()
     assert KEY not in out
     assert "<Request GET /x?api_key=vsms_…[redacted:" in out and "'attempt': 2" in out
+
+
+def test_install_masks_an_unregistered_webhook_secret_by_shape() -> None:
+    from tests.test_redact_core import webhook_secret
+
+    secret = webhook_secret(2)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("whsec.probe")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    install(Redactor())
+    try:
+        logger.info("webhook configured with %s", secret)
+    finally:
+        uninstall()
+        logger.removeHandler(handler)
+    assert secret not in stream.getvalue() and "whsec_…[redacted:" in stream.getvalue()

@@ -204,12 +204,29 @@ def test_bad_configuration_is_a_clear_error(tmp_path):
         RedisReplayStore()
 
 
-def test_open_store_specs(tmp_path):
+def test_open_store_specs(tmp_path, redis_url):
     assert isinstance(open_store("memory"), MemoryReplayStore)
     assert isinstance(open_store(str(tmp_path / "a.sqlite")), SQLiteReplayStore)
     assert isinstance(open_store("sqlite:" + str(tmp_path / "b.sqlite")), SQLiteReplayStore)
-    assert isinstance(open_store("redis://127.0.0.1:1/0"), RedisReplayStore)
+    assert isinstance(open_store(redis_url), RedisReplayStore)
     assert Path(tmp_path / "b.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("redis://:hunter2-pass@127.0.0.1:1/0", "replay store redis://127.0.0.1:1: unreachable"),
+        ("redis://127.0.0.1:port/0", "not a valid URL"),
+        ("bogus://x", "unknown scheme 'bogus://'"),
+        ("s3://bucket/replay", "unknown scheme 's3://'"),
+    ],
+)
+def test_open_store_refuses_unreachable_redis_and_unknown_schemes(tmp_path, spec, message):
+    """A dead Redis used to open fine (then 503s, or a purge of "0 replay ids"), and an unknown
+    ``scheme://`` was taken for a SQLite file name."""
+    with pytest.raises(GuardError) as refused:
+        open_store(spec)
+    assert message in str(refused.value) and "hunter2" not in str(refused.value)
 
 
 def test_memory_store_over_its_bound_keeps_the_newest_ids():

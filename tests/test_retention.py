@@ -277,3 +277,28 @@ def test_cli_purge_refuses_a_database_that_is_not_an_event_store(tmp_path):
     text.write_text("not a database\n")
     done = run_cli("retention", "purge", "--db", str(text))
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("redis://127.0.0.1:{port}/0", "unreachable"),
+        ("bogus://x", "unknown scheme 'bogus://'"),
+        ("https://example.invalid/replay", "unknown scheme 'https://'"),
+    ],
+)
+def test_cli_purge_with_an_unusable_replay_store_is_exit_2_not_a_clean_purge(
+    store, tmp_path, spec, message
+):
+    spec = spec.format(port=_free_port())
+    done = run_cli("retention", "purge", "--db", str(tmp_path / "events.sqlite"), "--replay", spec)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "purged" not in done.stdout

@@ -155,6 +155,10 @@ def test_signed_webhooks_with_the_secret_from_the_environment():
         ),
         (["--port", "70000"], {"VIRTUALSMS_API_KEY": "k" * 8}, "--port"),
         (["--sms-delay", "-1"], {"VIRTUALSMS_API_KEY": "k" * 8}, ">= 0"),
+        (["--balance", "nan"], {"VIRTUALSMS_API_KEY": "k" * 8}, "finite"),
+        (["--balance", "inf"], {"VIRTUALSMS_API_KEY": "k" * 8}, "finite"),
+        (["--balance", "-1"], {"VIRTUALSMS_API_KEY": "k" * 8}, ">= 0"),
+        (["--hold-seconds", "nan"], {"VIRTUALSMS_API_KEY": "k" * 8}, "finite"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, env_extra, message):
@@ -174,6 +178,14 @@ def test_port_in_use_is_a_clean_error():
 def test_unwritable_key_file_is_a_clean_error(tmp_path):
     stderr = run_fails(["--key-file", str(tmp_path / "missing" / "key")], clean_env())
     assert "cannot write the key file" in stderr
+
+
+def test_dangling_symlink_key_file_is_named_as_such(tmp_path):
+    link = tmp_path / "demo-key"
+    link.symlink_to(tmp_path / "gone")
+    stderr = run_fails(["--key-file", str(link)], clean_env())
+    assert "symbolic link to a missing file" in stderr and "File exists" not in stderr
+    assert len(stderr.strip().splitlines()) == 1 and not (tmp_path / "gone").exists()
 
 
 def test_key_file_helpers_never_overwrite_or_follow(tmp_path):

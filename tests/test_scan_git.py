@@ -82,9 +82,35 @@ def test_history_finds_a_key_added_then_deleted(repo: Path) -> None:
         assert key not in done.stdout + text
 
     # A range limits the commits; a path argument names the repository.
-    ranged = scan(repo, "--history", "main..feature", "--format", "json", cwd=repo.parent)
+    ranged = scan(
+        repo, "--history", "--range", "main..feature", "--format", "json", cwd=repo.parent
+    )
     assert [f["commit"] for f in findings(ranged)] == [branch_commit]
     assert scan("--history", "main~1..main", cwd=repo).returncode == 0
+
+
+def test_history_takes_a_repository_path_and_an_explicit_range(repo: Path) -> None:
+    """``--history PATH`` used to read PATH as a revision range (``git log /repo`` failed)."""
+    (repo / "README.md").write_text("# demo\n")
+    commit(repo, "initial")
+    key = fake_key("history-path")
+    (repo / "app.py").write_text(f"KEY = '{key}'\n")
+    added_at = commit(repo, "add client")
+    for args, cwd in (
+        (["--history", str(repo)], repo.parent),
+        (["--history", "."], repo),
+        (["--history", "repo"], repo.parent),
+        (["--history", "--range", "main~1..main", str(repo)], repo.parent),
+        (["--range", "main~1..main"], repo),
+        (["--history", "main~1..main"], repo),  # the older spelling still works
+    ):
+        found = findings(scan(*args, "--format", "json", cwd=cwd))
+        assert [(f["commit"], f["path"]) for f in found] == [(added_at, "app.py")], args
+    assert scan("--history", "--range", "main~1..main~1", cwd=repo).returncode == 0
+    for args in (["--staged", "--range", "main"], ["--history", "nosuchdir", "--range", "main"]):
+        done = scan(*args, cwd=repo)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, args
+        assert "Traceback" not in done.stderr
 
 
 def test_history_line_numbers_follow_hunks(repo: Path) -> None:

@@ -37,8 +37,12 @@ def semgrep_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def with_semgrep(semgrep_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def with_semgrep(
+    semgrep_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """semgrep found, and the test's folder is the current one (findings are cwd-relative)."""
     monkeypatch.setenv(ENV_BINARY, semgrep_env[ENV_BINARY])
+    monkeypatch.chdir(tmp_path)
 
 
 def expected(folder: Path) -> set[tuple[str, int, str]]:
@@ -74,8 +78,8 @@ def test_every_rule_fires_on_its_positives_and_never_on_negatives(
     cases = tmp_path / "cases"
     shutil.copytree(CASES, cases)
     write_key_cases(cases)
-    report = to_report(run_semgrep(cases), cases)
-    found = {(f.path, f.line, f.rule_id.split("/", 1)[1]) for f in report.findings}
+    report = to_report(run_semgrep(cases))
+    found = {(Path(f.path).name, f.line, f.rule_id.split("/", 1)[1]) for f in report.findings}
     assert found == expected(cases)
     assert not any(path.startswith(("python_good", "js_good", "key_good")) for path, _, _ in found)
     rule_ids = {
@@ -117,16 +121,17 @@ def test_cli_formats_and_exit_codes(tmp_path: Path, semgrep_env: dict[str, str])
     shutil.copy(CASES / "js_bad.ts", tmp_path / "server.ts")
     shutil.copy(CASES / "python_good.py", tmp_path / "good.py")
     run = subprocess.run(
-        [CLI, "semgrep", str(tmp_path), "--format", "sarif"],
+        [CLI, "semgrep", tmp_path.name, "--format", "sarif"],
         capture_output=True,
         text=True,
         env=semgrep_env,
+        cwd=tmp_path.parent,
         timeout=600,
     )
     assert run.returncode == 1, run.stderr
     results = json.loads(run.stdout)["runs"][0]["results"]
     assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {
-        "server.ts"
+        f"{tmp_path.name}/server.ts"
     }
     (tmp_path / "server.ts").unlink()
     clean = subprocess.run(
@@ -137,6 +142,63 @@ def test_cli_formats_and_exit_codes(tmp_path: Path, semgrep_env: dict[str, str])
         timeout=600,
     )
     assert (clean.returncode, clean.stdout) == (0, "0 findings\n")
+
+
+def test_check_of_a_subfolder_gives_every_checker_one_path_base(
+    tmp_path: Path, semgrep_env: dict[str, str]
+) -> None:
+    """Run from the parent folder, as CI does: secrets and semgrep both name ``svc/k.py`` (a
+    file that exists from there); outside the current folder, paths are absolute."""
+    svc = tmp_path / "svc"
+    svc.mkdir()
+    (svc / "k.py").write_text(
+        f'API_KEY = "{fake_key("one-base")}"\nlog.info(request.headers)\n', encoding="utf-8"
+    )
+    only = ["--only", "secrets", "--only", "semgrep", "--format", "json"]
+    for cwd, target, shown in (
+        (tmp_path, "svc", "svc/k.py"),
+        (ROOT, str(svc), (svc / "k.py").as_posix()),
+    ):
+        run = subprocess.run(
+            [CLI, "check", target, *only],
+            capture_output=True,
+            text=True,
+            env=semgrep_env,
+            cwd=cwd,
+            timeout=600,
+        )
+        assert run.returncode == 1, run.stderr
+        paths = {(f["checker"], f["path"]) for f in json.loads(run.stdout)["findings"]}
+        assert {checker for checker, _ in paths} == {"secrets", "semgrep"}
+        assert {path for _, path in paths} == {shown}
+        assert (cwd / shown).is_file()
+
+
+def test_semgrep_under_dot_tools_of_the_current_folder_is_found(
+    tmp_path: Path, semgrep_env: dict[str, str]
+) -> None:
+    """``make tools`` puts semgrep in ./.tools/semgrep; an activated venv needs no extra env."""
+    (tmp_path / ".tools/semgrep/bin").mkdir(parents=True)
+    (tmp_path / ".tools/semgrep/bin/semgrep").symlink_to(semgrep_env[ENV_BINARY])
+    (tmp_path / "app.py").write_text("log.info(request.headers)\n", encoding="utf-8")
+    env = {k: v for k, v in semgrep_env.items() if k != ENV_BINARY}
+    env["PATH"] = str(tmp_path / "no-bin")  # neither the env variable nor semgrep on PATH
+    run = subprocess.run(
+        [CLI, "semgrep", "."], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600
+    )
+    assert run.returncode == 1, run.stderr
+    assert "app.py:1" in run.stdout
+    missing = subprocess.run(
+        [CLI, "semgrep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path / ".tools",
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert "semgrep not found" in missing.stderr and "make tools" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_missing_semgrep_is_exit_2(tmp_path: Path) -> None:
@@ -153,13 +215,13 @@ def test_config_exclude_reaches_semgrep(tmp_path: Path, with_semgrep: None) -> N
     for folder in ("src", "examples/insecure"):
         (tmp_path / folder).mkdir(parents=True)
         shutil.copy(CASES / "python_bad.py", tmp_path / folder / "client.py")
-    report = to_report(run_semgrep(tmp_path, ["examples/insecure/"]), tmp_path)
+    report = to_report(run_semgrep(tmp_path, ["examples/insecure/"]))
     assert {f.path for f in report.findings} == {"src/client.py"}
 
 
 def test_a_file_semgrep_cannot_parse_is_named(tmp_path: Path, with_semgrep: None) -> None:
     (tmp_path / "broken.py").write_text("def f(:\n  x = = 1\nlog.info(request.headers)\n")
-    report = to_report(run_semgrep(tmp_path), tmp_path)
+    report = to_report(run_semgrep(tmp_path))
     rules = sorted((f.rule_id, f.severity.value) for f in report.findings)
     assert rules == [
         ("vsms-semgrep/not-parsed", "warning"),
@@ -175,7 +237,7 @@ def test_tests_and_build_folders_of_a_checked_project_are_scanned(
     for folder in ("src", "tests", "test", "build", "node_modules/dep"):
         (tmp_path / folder).mkdir(parents=True)
         shutil.copy(CASES / "python_bad.py", tmp_path / folder / "client.py")
-    report = to_report(run_semgrep(tmp_path), tmp_path)
+    report = to_report(run_semgrep(tmp_path))
     assert {f.path.split("/")[0] for f in report.findings} == {"src", "tests", "test", "build"}
 
 
@@ -198,7 +260,7 @@ def test_hardcoded_key_findings_are_judged_by_keys_py(tmp_path: Path, with_semgr
     lines = [f'NAME_{n} = "{value}"' for n, value in enumerate(not_keys)]
     lines.append(f'REAL = "{fake_key("judged")}"')
     (tmp_path / "consts.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report = to_report(run_semgrep(tmp_path), tmp_path)
+    report = to_report(run_semgrep(tmp_path))
     assert [(f.rule_id, f.line) for f in report.findings] == [
         ("vsms-semgrep/vsms-hardcoded-key-python", len(lines))
     ]
@@ -209,7 +271,7 @@ def test_a_file_too_big_for_semgrep_is_named_not_skipped_silently(
 ) -> None:
     (tmp_path / "generated.py").write_text("x = 1\n" * 200_000, encoding="utf-8")  # 1.2 MB
     (tmp_path / "small.py").write_text("log.info(request.headers)\n", encoding="utf-8")
-    report = to_report(run_semgrep(tmp_path), tmp_path)
+    report = to_report(run_semgrep(tmp_path))
     assert sorted((f.rule_id, f.path, f.severity.value) for f in report.findings) == [
         ("vsms-semgrep/not-scanned", "generated.py", "warning"),
         ("vsms-semgrep/vsms-headers-logged-python", "small.py", "error"),

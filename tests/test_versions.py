@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import fake_key
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import Severity
@@ -29,8 +31,10 @@ def write(root: Path, rel: str, text: str | bytes) -> Path:
 
 
 def gate(root: Path, **options: object) -> list[tuple[str, str, int | None, str]]:
-    """(rule suffix, path, line, severity) of every finding, sorted."""
-    report = check_paths([root], root, Options(**options))  # type: ignore[arg-type]
+    """(rule suffix, path, line, severity) of every finding, sorted; run from ``root``, as
+    ``vsms-guard versions .`` would be, so paths are relative to it."""
+    with contextlib.chdir(root):
+        report = check_paths([Path(".")], Path("."), Options(**options))  # type: ignore[arg-type]
     return sorted(
         (f.rule_id.split("/")[1], f.path or "", f.line, f.severity.value) for f in report.findings
     )
@@ -504,7 +508,7 @@ def test_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     assert bad.returncode == 1
     body = json.loads(bad.stdout)
     assert [f["rule_id"] for f in body["findings"]] == ["vsms-versions/unsupported"]
-    assert body["findings"][0]["path"] == ".mcp.json"
+    assert body["findings"][0]["path"] == "bad/.mcp.json"  # as seen from the current folder
     missing = run_cli("versions", "nope", cwd=tmp_path)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.startswith("vsms-guard: error: nope: no such file")
@@ -586,3 +590,140 @@ def test_an_oversized_file_is_reported_not_skipped_silently(
     write(tmp_path, "package-lock.json", '{"packages": {}}' + " " * 2048)
     monkeypatch.setattr(versions, "MAX_FILE_BYTES", 1024)
     assert gate(tmp_path) == [("too-large", "package-lock.json", None, "warning")]
+
+
+# --- acceptance fixes: one path base, lockfiles for a lone manifest, garbage, PyPI wording ---
+
+
+def test_paths_are_as_seen_from_the_current_folder(tmp_path: Path) -> None:
+    """Every checker names files from the same base, so SARIF/annotations point at real files
+    when `versions`/`check` is given a subfolder (the secret scanner shows `svc/k.py`)."""
+    repo = tmp_path / "repo"
+    config = '{"mcpServers": {"s": {"command": "npx", "args": ["virtualsms-mcp@1.0.0"]}}}'
+    write(repo, "svc/.mcp.json", config)
+    write(repo, "svc/k.py", f"KEY = {fake_key('paths')!r}\n")
+    done = run_cli("versions", "svc", "--format", "json", cwd=repo)
+    assert [f["path"] for f in json.loads(done.stdout)["findings"]] == ["svc/.mcp.json"]
+    both = run_cli(
+        "check", "svc", "--only", "versions", "--only", "secrets", "--format", "json", cwd=repo
+    )
+    paths = {f["checker"]: f["path"] for f in json.loads(both.stdout)["findings"]}
+    assert paths == {"versions": "svc/.mcp.json", "secrets": "svc/k.py"}, both.stdout
+    assert fake_key("paths") not in both.stdout
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outside = run_cli("versions", str(repo / "svc"), "--format", "json", cwd=elsewhere)
+    [finding] = json.loads(outside.stdout)["findings"]
+    assert finding["path"] == (repo / "svc/.mcp.json").as_posix()
+
+
+def npm_lock(version: str, key: str = "node_modules/virtualsms-mcp") -> str:
+    return json.dumps(
+        {"lockfileVersion": 3, "packages": {"": {}, key: {"version": version}}}, indent=2
+    )
+
+
+def test_a_manifest_given_alone_is_decided_by_its_lockfile(tmp_path: Path) -> None:
+    """`versions package.json` (what the pre-commit hook passes) agrees with `versions .`."""
+    write(tmp_path, "package.json", '{"dependencies": {"virtualsms-mcp": "^1.0.0"}}')
+    write(tmp_path, "package-lock.json", npm_lock("1.2.3"))
+    assert run_cli("versions", ".", cwd=tmp_path).stdout == "0 findings\n"
+    alone = run_cli("versions", "package.json", cwd=tmp_path)
+    assert (alone.returncode, alone.stdout) == (0, "0 findings\n")
+    write(tmp_path, "package-lock.json", npm_lock("1.0.2"))
+    stale = run_cli("versions", "package.json", "package-lock.json", cwd=tmp_path)
+    assert stale.returncode == 1
+    assert stale.stdout.splitlines()[0].startswith("package-lock.json:")
+    assert stale.stdout.splitlines()[-1] == "1 finding"  # given twice, reported once
+
+
+@pytest.mark.parametrize("lock_name", ["pnpm-lock.yaml", "yarn.lock"])
+def test_a_workspace_member_manifest_uses_the_root_lockfile(tmp_path: Path, lock_name: str) -> None:
+    write(tmp_path, "packages/bot/package.json", '{"dependencies": {"virtualsms-mcp": "*"}}')
+    lock = {
+        "pnpm-lock.yaml": "lockfileVersion: '9.0'\npackages:\n  virtualsms-mcp@1.2.5:\n"
+        "    resolution: {integrity: sha512-AAAA}\n",
+        "yarn.lock": 'virtualsms-mcp@*:\n  version "1.2.5"\n',
+    }[lock_name]
+    write(tmp_path, lock_name, lock)
+    done = run_cli("versions", "packages/bot/package.json", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "0 findings\n")
+
+
+GARBAGE = "this is not a config file {[\n"
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "package.json",
+        "package-lock.json",
+        "npm-shrinkwrap.json",
+        "pnpm-lock.yaml",
+        "yarn.lock",
+        ".mcp.json",
+        "mcp.json",
+        "claude_desktop_config.json",
+        ".cursor/mcp.json",
+        ".vscode/mcp.json",
+        ".codex/config.toml",
+        ".zed/settings.json",
+    ],
+)
+def test_a_garbage_marked_file_is_a_parse_warning(tmp_path: Path, rel: str) -> None:
+    write(tmp_path, rel, GARBAGE)
+    assert gate(tmp_path) == [("parse-error", rel, None, "warning")]
+    write(tmp_path, rel, "")
+    expected = [("parse-error", rel, None, "warning")] if rel == "package.json" else []
+    assert gate(tmp_path) == expected  # an empty package.json breaks npm; others are no-ops
+
+
+@pytest.mark.parametrize(
+    ("rel", "body"),
+    [
+        (".mcp.json", '["virtualsms-mcp@1.2.3"]'),  # valid JSON, not an MCP config
+        ("claude_desktop_config.json", b"\xff\xfe{\x00}"),  # UTF-16 cut mid-character
+    ],
+)
+def test_a_marked_file_of_the_wrong_shape_is_a_parse_error(
+    tmp_path: Path, rel: str, body: str | bytes
+) -> None:
+    write(tmp_path, rel, body)
+    [(rule, path, _, _)] = gate(tmp_path)
+    assert (rule, path) == ("parse-error", rel)
+
+
+def test_unrelated_garbage_is_still_not_read(tmp_path: Path) -> None:
+    write(tmp_path, "tsconfig.json", GARBAGE)
+    write(tmp_path, "settings.json", "")
+    write(tmp_path, "pyproject.toml", GARBAGE)
+    assert gate(tmp_path) == []
+
+
+def test_json_escapes_are_matched_after_parsing(tmp_path: Path) -> None:
+    escaped = "virtualsms\\u002dmcp"
+    write(tmp_path, "a/package.json", f'{{"dependencies": {{"{escaped}": "1.0.4"}}}}')
+    server = f'{{"{{key}}": {{"s": {{"command": "npx", "args": ["{escaped}@1.0.1"]}}}}}}'
+    write(tmp_path, "b/.mcp.json", server.replace("{key}", "mcpServers"))
+    write(tmp_path, "c/.vscode/settings.json", f'{{"mcp": {server.replace("{key}", "servers")}}}')
+    assert [(rule, path) for rule, path, _, _ in gate(tmp_path)] == [
+        ("unsupported", "a/package.json"),
+        ("unsupported", "b/.mcp.json"),
+        ("unsupported", "c/.vscode/settings.json"),
+    ]
+
+
+def test_pypi_findings_use_pip_wording(tmp_path: Path) -> None:
+    write(tmp_path, "requirements.txt", "vsms-guard==0.0.9\n")
+    write(tmp_path, "package.json", '{"dependencies": {"virtualsms-mcp": "1.0.4"}}')
+    with contextlib.chdir(tmp_path):
+        report = check_paths([Path(".")], Path("."), Options())
+    text = {f.path: (f.message, f.help) for f in report.findings}
+    assert text["requirements.txt"] == (
+        "pinned vsms-guard==0.0.9 is not supported (requirements)",
+        "upgrade to a supported release and pin it exactly (e.g. vsms-guard==0.1.0)",
+    )
+    assert text["package.json"] == (
+        "pinned virtualsms-mcp@1.0.4 is not supported (dependencies)",
+        "upgrade to a supported release and pin it exactly (e.g. virtualsms-mcp@1.2.3)",
+    )

@@ -186,7 +186,9 @@ def test_re_serialised_body_is_a_mismatch():
     [
         (b"not json", "not_json"),
         (b"\xff\xfe\x00garbage", "not_json"),
-        (b"[1, 2]", "not_json"),
+        (b"[1, 2]", "bad_envelope"),  # valid JSON, wrong shape: not "not_json"
+        (b"42", "bad_envelope"),
+        (b"null", "bad_envelope"),
         (b"[" * 100_000 + b"]" * 100_000, "not_json"),
         (b'{"type": "sms.received", "created_at": "2026-11-27T00:00:00Z"}', "bad_envelope"),
         (b'{"id": "evt_1", "created_at": "2026-11-27T00:00:00Z"}', "bad_envelope"),

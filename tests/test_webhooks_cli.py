@@ -67,12 +67,16 @@ def test_json_headers_stdin_body_and_secret_file(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(f"# rotated on Monday\n{SECRET}\n")
     data = body_bytes(2)
-    code, out, _ = run("sign", "--secret-file", str(secret_file), "--format", "json", stdin=data)
+    code, out, _ = run(
+        "sign", "--secret-file", str(secret_file), "--body", "-", "--format", "json", stdin=data
+    )
     assert code == 0
     headers = json.loads(out)
     (tmp_path / "h.json").write_text(json.dumps(headers))
     code, out, _ = run(
         "verify",
+        "--body",
+        "-",
         "--secret-file",
         str(secret_file),
         "--headers",
@@ -83,6 +87,8 @@ def test_json_headers_stdin_body_and_secret_file(tmp_path):
     stale = [f"-H=X-VirtualSMS-Timestamp: {int(time.time()) - 1000}"]
     code, out, _ = run(
         "verify",
+        "--body",
+        "-",
         "--secret-file",
         str(secret_file),
         "--headers",
@@ -121,11 +127,19 @@ def test_replay_store_option_catches_the_second_verify(tmp_path):
     ("args", "env", "message"),
     [
         (("sign", "--body", "/nonexistent"), {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}, "cannot read"),
-        (("sign",), {"VIRTUALSMS_WEBHOOK_SECRET": ""}, "not set or empty"),
-        (("sign", "--secret-env", "NOPE_NOT_SET"), {}, "NOPE_NOT_SET"),
-        (("sign", "--secret-file", "/nonexistent"), {}, "cannot read secret file"),
-        (("verify", "-H", "no colon here"), {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}, "Name: value"),
-        (("verify", "--tolerance", "-5"), {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}, "bad_config"),
+        (("sign", "--body", "-"), {"VIRTUALSMS_WEBHOOK_SECRET": ""}, "not set or empty"),
+        (("sign", "--body", "-", "--secret-env", "NOPE_NOT_SET"), {}, "NOPE_NOT_SET"),
+        (("sign", "--body", "-", "--secret-file", "/nonexistent"), {}, "cannot read secret file"),
+        (
+            ("verify", "--body", "-", "-H", "no colon here"),
+            {"VIRTUALSMS_WEBHOOK_SECRET": SECRET},
+            "Name: value",
+        ),
+        (
+            ("verify", "--body", "-", "-H", "A: b", "--tolerance", "-5"),
+            {"VIRTUALSMS_WEBHOOK_SECRET": SECRET},
+            "bad_config",
+        ),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(args, env, message):
@@ -140,7 +154,7 @@ def test_bad_usage_is_one_line_and_exit_2(args, env, message):
     ids=["option", "option=value", "positional", "value-as-env-name"],
 )
 def test_secrets_on_the_command_line_are_refused_without_echo(argv):
-    code, _, err = run("sign", *argv, stdin=b"{}")
+    code, _, err = run("sign", "--body", "-", *argv, stdin=b"{}")
     assert code == 2 and "--secret-env" in err  # run() checks the value is not echoed
 
 
@@ -213,3 +227,59 @@ def test_a_malformed_header_line_is_not_echoed(tmp_path):
     env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
     code, out, err = run("verify", "--body", str(tmp_path / "b"), "-H", OLD_SECRET, env=env)
     assert code == 2 and "header 1 is not in 'Name: value' form" in err  # run() checks no echo
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("verify",), "verify needs --body FILE (or --body - to read stdin)"),
+        (("sign",), "sign needs --body FILE (or --body - to read stdin)"),
+        (("verify", "--body", "-"), "verify needs the delivery's headers"),
+        (("sign", "--body", "-"), "stdin: the body is empty"),
+        (("verify", "--body", "-", "-H", "X-VirtualSMS-Signature: 00"), "the body is empty"),
+    ],
+)
+def test_sign_and_verify_never_read_a_silent_stdin_or_an_empty_body(args, message):
+    """Without ``--body`` both used to read stdin (a prompt hang for ``sign``, an empty body
+    signed or reported as missing_signature): now a usage error, exit 2, one line."""
+    code, out, err = run(*args, env={"VIRTUALSMS_WEBHOOK_SECRET": SECRET}, stdin=b"")
+    assert (code, out) == (2, "") and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("action", ["sign", "serve"])
+@pytest.mark.parametrize("secret", ["x", "abc"])
+def test_a_secret_too_short_to_mask_is_refused(tmp_path, action, secret):
+    db = tmp_path / "events.sqlite"
+    args = ("--body", "-") if action == "sign" else ("--port", "0", "--db", str(db))
+    code, out, err = run(action, *args, env={"VIRTUALSMS_WEBHOOK_SECRET": secret}, stdin=b"{}")
+    assert code == 2 and "shorter than 4 characters is refused" in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err and not db.exists()
+
+
+def _dead_redis() -> str:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        return f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+
+
+def test_serve_and_verify_refuse_bad_paths_and_unreachable_stores_in_one_line(tmp_path):
+    """These were "internal error: AssertionError/ConnectionError", or a receiver that started
+    and then answered 503 to every delivery."""
+    db = tmp_path / "events.sqlite"
+    env = {"VIRTUALSMS_WEBHOOK_SECRET": SECRET}
+    serve = ("serve", "--port", "0", "--db", str(db))
+    (tmp_path / "b").write_bytes(body_bytes(9))
+    verify = ("verify", "--body", str(tmp_path / "b"), "-H", "X-VirtualSMS-Signature: 00")
+    for args, message in (
+        ((*serve, "--path", "nopath"), "--path must start with '/'"),
+        ((*serve, "--replay", _dead_redis()), "unreachable (ConnectionError)"),
+        ((*serve, "--replay", "bogus://x"), "unknown scheme 'bogus://'"),
+        ((*verify, "--replay", _dead_redis()), "unreachable (ConnectionError)"),
+    ):
+        code, _, err = run(*args, env=env)
+        assert code == 2 and message in err, (args, err)
+        assert err.count("\n") == 1 and "internal error" not in err and "Traceback" not in err
+    assert not db.exists()

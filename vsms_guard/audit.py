@@ -18,6 +18,7 @@ from typing import Any
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import Finding, Report, Severity
+from vsms_guard.semgrep import shown_path
 
 RULE = "vsms-audit"
 TIMEOUT_SECONDS = 1800
@@ -62,7 +63,7 @@ class Source:
 
     label: str
     args: tuple[str, ...]
-    path: str | None
+    path: str | None  # as findings show it: see ``vsms_guard.semgrep.shown_path``
 
 
 def sources(root: Path, settings: AuditSettings) -> list[Source]:
@@ -76,25 +77,26 @@ def sources(root: Path, settings: AuditSettings) -> list[Source]:
             path = base / rel
             if not path.is_file():
                 raise GuardError(f"{path}: requirements file not found")
-            out.append(Source(rel, ("-r", str(path), *pinned), rel))
+            out.append(Source(rel, ("-r", str(path), *pinned), shown_path(path)))
         return out
     if settings.environment:
         # Findings point at the file that declares the dependencies (SARIF needs a location).
-        declared = "pyproject.toml" if (base / "pyproject.toml").is_file() else None
-        return [Source("python environment", ("--local", "--skip-editable"), declared)]
+        declared = base / "pyproject.toml"
+        shown = shown_path(declared) if declared.is_file() else None
+        return [Source("python environment", ("--local", "--skip-editable"), shown)]
     if (base / "requirements.txt").is_file():
         return [
             Source(
                 "requirements.txt",
                 ("-r", str(base / "requirements.txt"), *pinned),
-                "requirements.txt",
+                shown_path(base / "requirements.txt"),
             )
         ]
     pyproject = base / "pyproject.toml"
     if pyproject.is_file() and "[project]" in pyproject.read_text(
         encoding="utf-8", errors="replace"
     ):
-        return [Source("pyproject.toml", (str(base),), "pyproject.toml")]
+        return [Source("pyproject.toml", (str(base),), shown_path(pyproject))]
     return []
 
 
@@ -138,7 +140,11 @@ def run_pip_audit(source: Source, settings: AuditSettings) -> dict[str, Any]:
 
 
 def _error_line(lines: list[str]) -> str:
-    """The most telling line of a pip-audit failure (its own message, else the exception)."""
+    """The most telling part of a pip-audit failure: pip's own ``ERROR: …`` lines (why it
+    could not resolve), else pip-audit's message, else the last line."""
+    from_pip = [line for line in lines if line.startswith("ERROR: ")]
+    if from_pip:
+        return " / ".join(" ".join(line[7:].split())[:200] for line in from_pip[-2:])
     for line in reversed(lines):
         if line.startswith(("ERROR:", "pip_audit", "requests.", "urllib3.")) or "Error" in line:
             return " ".join(line.split())[:240]
@@ -148,6 +154,16 @@ def _error_line(lines: list[str]) -> str:
 def to_report(data: dict[str, Any], source: Source, settings: AuditSettings) -> Report:
     """Vulnerabilities as errors; skipped dependencies as "could not check" unless allowed."""
     report = Report()
+    if not data.get("dependencies"):  # e.g. an empty requirements file: never a silent pass
+        report.add(
+            Finding(
+                rule_id=f"{RULE}/nothing-to-audit",
+                severity=Severity.INFO,
+                message=f"{source.label}: lists no dependencies: nothing was audited",
+                path=source.path,
+                checker="audit",
+            )
+        )
     skipped: list[str] = []
     editable: list[str] = []
     for dep in data.get("dependencies", []):
@@ -216,7 +232,7 @@ def audit(root: Path, settings: AuditSettings) -> Report:
                 severity=Severity.INFO,
                 message="no Python dependencies found (requirements.txt, pyproject project, or "
                 "[audit] requirements/environment): nothing was audited",
-                path=str(root),
+                path=shown_path(root),
                 checker="audit",
             )
         )

@@ -278,6 +278,8 @@ def create_app(
     With a ``store``, the retention purge runs at start-up and then every ``purge_interval``
     seconds (default: the policy's ``[purge] interval``; 0 turns the schedule off).
     """
+    if not isinstance(path, str) or not path.startswith("/") or path == "/health":
+        raise GuardError(f"webhook path must start with '/' and not be /health, got {path!r:.60}")
     policy = policy or retention.load_policy()
     interval = policy.purge_interval if purge_interval is None else purge_interval
 

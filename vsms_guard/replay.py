@@ -8,10 +8,12 @@ One interface, three stores: :class:`MemoryReplayStore` (bounded, one process),
 from __future__ import annotations
 
 import itertools
+import re
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from vsms_guard.errors import GuardError
 from vsms_guard.webhooks import clock
@@ -181,11 +183,24 @@ class RedisReplayStore:
                 raise GuardError(
                     "Redis replay store needs: pip install 'vsms-guard[redis]'"
                 ) from None
-            client = redis.Redis.from_url(
-                url, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
+            try:
+                client = redis.Redis.from_url(
+                    url, socket_timeout=timeout, socket_connect_timeout=timeout
+                )
+            except ValueError:
+                raise GuardError(f"replay store {_redis_place(url)}: not a valid URL") from None
         self._redis = client
         self.prefix = prefix
+        self.url = url
+
+    def check(self) -> None:
+        """Fail now, with one clear line, if the server cannot be reached (a receiver that
+        starts anyway would answer 503 to every delivery; a purge would report 0 ids)."""
+        try:
+            self._redis.ping()
+        except Exception as exc:  # noqa: BLE001 - redis raises several unrelated types
+            where = _redis_place(self.url)
+            raise GuardError(f"replay store {where}: unreachable ({type(exc).__name__})") from None
 
     def add(self, key: str, *, ttl: float, now: float | None = None) -> bool:
         _check_ttl(ttl)
@@ -201,10 +216,43 @@ class RedisReplayStore:
         self._redis.close()
 
 
+def _redis_place(url: str | None) -> str:
+    """``redis://host:port`` of a URL, without a password or path (safe in a message)."""
+    if not url:
+        return "redis"
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "redis"
+    where = parts.path if parts.scheme == "unix" else f"{parts.hostname or ''}{port}"
+    return f"{parts.scheme}://{where}"
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(//)?")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
 def open_store(spec: str) -> ReplayStore:
-    """A store from a CLI spec: ``memory``, ``redis://…``/``rediss://…``, or a SQLite path."""
+    """A store from a CLI spec: ``memory``, ``redis://…``/``rediss://…``/``unix://…`` (checked
+    reachable now), ``sqlite:PATH`` or a SQLite path. Any other ``scheme://`` is refused rather
+    than taken for a file name."""
     if spec == "memory":
         return MemoryReplayStore()
-    if spec.startswith(("redis://", "rediss://", "unix://")):
-        return RedisReplayStore(spec)
-    return SQLiteReplayStore(spec.removeprefix("sqlite:"))
+    scheme = _SCHEME.match(spec)
+    if scheme and scheme[1].lower() in _REDIS_SCHEMES and scheme[2]:
+        store = RedisReplayStore(spec)
+        try:
+            store.check()
+        except GuardError:
+            store.close()
+            raise
+        return store
+    if scheme and scheme[1].lower() == "sqlite":
+        return SQLiteReplayStore(spec[len("sqlite:") :])
+    if scheme and scheme[2]:
+        raise GuardError(
+            f"replay store: unknown scheme '{scheme[1][:20]}://' "
+            "(use memory, redis://, rediss://, unix://, sqlite:PATH or a file path)"
+        )
+    return SQLiteReplayStore(spec)

@@ -100,12 +100,13 @@ def _is_fatal(error: dict[str, Any]) -> bool:
     return error.get("level") == "error" and "Syntax" not in str(error.get("type", ""))
 
 
-def _relative(path: str, root: Path) -> str:
-    base = root if root.is_dir() else root.parent
-    try:
-        return Path(path).resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A finding's path on the secret scanner's base: relative to the current folder when the
+    file is inside it, absolute otherwise (so SARIF and GitHub annotations name real files)."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    inside = relative != ".." and not relative.startswith(".." + os.sep)
+    return Path(relative if inside else absolute).as_posix()
 
 
 def _not_a_key(result: dict[str, Any]) -> bool:
@@ -122,8 +123,9 @@ def _not_a_key(result: dict[str, Any]) -> bool:
     return not keys.contains_key(literal)
 
 
-def to_report(output: dict[str, Any], root: Path) -> Report:
-    """Findings from semgrep's JSON; files it could not parse are warnings, not silence."""
+def to_report(output: dict[str, Any]) -> Report:
+    """Findings from semgrep's JSON; files it could not parse are warnings, not silence.
+    Paths are shown as the secret scanner shows them (see ``shown_path``)."""
     report = Report()
     for result in output.get("results", []):
         extra = result.get("extra", {})
@@ -135,7 +137,7 @@ def to_report(output: dict[str, Any], root: Path) -> Report:
                 rule_id=f"{RULE_PREFIX}/{rule}",
                 severity=SEVERITIES.get(str(extra.get("severity")), Severity.WARNING),
                 message=" ".join(str(extra.get("message", rule)).split()),
-                path=_relative(result.get("path", ""), root),
+                path=shown_path(result.get("path", "")),
                 line=result.get("start", {}).get("line"),
                 column=result.get("start", {}).get("col"),
                 checker="semgrep",
@@ -152,7 +154,7 @@ def to_report(output: dict[str, Any], root: Path) -> Report:
                     rule_id=f"{RULE_PREFIX}/not-scanned",
                     severity=Severity.WARNING,
                     message="semgrep skipped this file: larger than its 1 MB target limit",
-                    path=_relative(str(skipped.get("path", "")), root) or None,
+                    path=shown_path(skipped["path"]) if skipped.get("path") else None,
                     checker="semgrep",
                 )
             )
@@ -160,12 +162,13 @@ def to_report(output: dict[str, Any], root: Path) -> Report:
         kind = error.get("type")
         kind = kind[0] if isinstance(kind, list) and kind else kind  # ["PartialParsing", [...]]
         for span in error.get("spans") or [{}]:
+            where = span.get("file", error.get("path"))
             report.add(
                 Finding(
                     rule_id=f"{RULE_PREFIX}/not-parsed",
                     severity=Severity.WARNING,
                     message=f"semgrep could not fully parse this file ({kind})",
-                    path=_relative(span.get("file", error.get("path", "")), root) or None,
+                    path=shown_path(where) if where else None,
                     line=span.get("start", {}).get("line"),
                     checker="semgrep",
                 )
@@ -184,4 +187,4 @@ def excludes(config: Config) -> list[str]:
 
 def check(root: Path, config: Config) -> Report:
     """Checker entry for ``vsms-guard check``."""
-    return to_report(run_semgrep(root, excludes(config)), root)
+    return to_report(run_semgrep(root, excludes(config)))

@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -289,13 +290,21 @@ def find_pnpm_lock(text: str, targets: Iterable[Target]) -> list[Reference]:
 
 
 def find_yarn_lock(text: str, targets: Iterable[Target]) -> list[Reference]:
-    """``yarn.lock``: classic (``version "1.2.3"``) and berry (YAML, ``version: 1.2.3``)."""
+    """``yarn.lock``: classic (``version "1.2.3"``) and berry (YAML, ``version: 1.2.3``).
+
+    Both shapes are entry headers (``name@range…:`` at the start of a line) with indented
+    fields under them; anything else means the file is not a yarn lockfile."""
     refs: list[Reference] = []
     npm_targets = [t for t in targets if t.ecosystem == NPM]
     current: list[Target] = []
+    header_line = 0
     for number, raw in enumerate(text.splitlines(), 1):
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
+        if not raw[0].isspace() and not raw.rstrip().endswith(":"):
+            raise UnparsableFile(f"invalid yarn.lock: line {number} is not an entry header")
+        if raw[0].isspace() and not header_line:
+            raise UnparsableFile(f"invalid yarn.lock: line {number} is outside any entry")
         if not raw[0].isspace():
             entries = [e.strip().strip('"') for e in raw.rstrip().rstrip(":").split(",")]
             current = [
@@ -373,6 +382,15 @@ def find_config_json(text: str, targets: Iterable[Target]) -> list[Reference]:
     return refs if refs is not None else list(find_in_commands(text, targets, "command"))
 
 
+def find_mcp_config(text: str, targets: Iterable[Target]) -> list[Reference]:
+    """A file whose name marks it as an MCP client config: it must be a JSON object."""
+    data = load_jsonc(text, "JSON")
+    if not isinstance(data, dict):
+        raise UnparsableFile("MCP client config is not a JSON object")
+    refs = find_servers(data, text, targets)
+    return refs if refs is not None else list(find_in_commands(text, targets, "command"))
+
+
 def find_toml(text: str, targets: Iterable[Target]) -> list[Reference]:
     """Codex ``config.toml`` (``[mcp_servers.*]``) and ``pyproject.toml`` dependencies."""
     try:
@@ -420,9 +438,42 @@ def _requirements(text: str, targets: list[Target]) -> list[Reference]:
     return [Reference(r.package, r.spec, MANIFEST, r.line, r.where) for r in refs]
 
 
+# Files whose name (or folder and name) says what they are: a parse failure there is reported
+# whatever the content; other files are read only when they mention a target.
+MCP_CONFIG_NAMES = (
+    "mcp.json",
+    ".mcp.json",
+    "claude_desktop_config.json",
+    "mcp_config.json",
+    "cline_mcp_settings.json",
+)
+MARKED_NAMES = (
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "pnpm-lock.yaml",
+    "yarn.lock",
+    *MCP_CONFIG_NAMES,
+)
+MARKED_IN_FOLDER = {"config.toml": ".codex", "settings.json": ".zed"}
+
+
+def is_marked(path: PurePath) -> bool:
+    """Whether ``path``'s name marks it as a manifest, lockfile or MCP client config."""
+    name = path.name.lower()
+    return name in MARKED_NAMES or MARKED_IN_FOLDER.get(name) == path.parent.name.lower()
+
+
+def pin(target: Target, version: str) -> str:
+    """An exact pin in the target's own ecosystem: ``name@1.2.3`` or ``name==1.2.3``."""
+    return f"{target.name}=={version}" if target.ecosystem == PYPI else f"{target.name}@{version}"
+
+
 def finder_for(filename: str) -> Finder | None:
     """The finder for a file name, or None when such files never name a version."""
     name = filename.lower()
+    if name in MCP_CONFIG_NAMES:
+        return find_mcp_config
     if name == "package.json":
         return find_package_json
     if name in ("package-lock.json", "npm-shrinkwrap.json"):

@@ -36,7 +36,11 @@ from vsms_guard.version_finders import (
     Target,
     UnparsableFile,
     decode,
+    find_config_json,
+    find_toml,
     finder_for,
+    is_marked,
+    pin,
 )
 
 SUPPORTED = "supported"
@@ -143,6 +147,7 @@ class PackagePolicy:
 
     target: Target
     rows: tuple[tuple[str, str], ...]
+    example: str | None = None  # a supported release to name in fix suggestions
 
     @property
     def scheme(self) -> Any:
@@ -193,6 +198,7 @@ def load_policy(path: Path | None = None) -> Policy:
             scheme = SCHEMES[ecosystem]
             rows = tuple((row["range"], row["status"]) for row in entry["support"])
             hosted = tuple(entry.get("hosted_hosts", ()))
+            example = entry.get("example")
         except (KeyError, TypeError) as exc:
             raise GuardError(f"{path}: package entry missing or bad field {exc}") from None
         for spec, status in rows:
@@ -200,7 +206,9 @@ def load_policy(path: Path | None = None) -> Policy:
                 raise GuardError(f"{path}: {name}: bad row {spec!r} = {status!r}")
             if not scheme.valid_range(spec):
                 raise GuardError(f"{path}: {name}: invalid range {spec!r}")
-        packages[name] = PackagePolicy(Target(name, ecosystem, hosted), rows)
+        if example is not None and (not isinstance(example, str) or not scheme.exact(example)):
+            raise GuardError(f"{path}: {name}: example must be one exact version")
+        packages[name] = PackagePolicy(Target(name, ecosystem, hosted), rows, example)
     if not packages:
         raise GuardError(f"{path}: policy lists no [[package]]")
     return Policy(packages, path)
@@ -285,17 +293,21 @@ def _needles(policy: Policy) -> tuple[bytes, ...]:
 
 @dataclass(frozen=True)
 class Located:
-    """A reference plus the file it was found in (relative posix path)."""
+    """A reference plus the file it was found in (``shown``: as seen from the current folder)."""
 
     path: str
     ref: Reference
 
 
-def collect(
-    files: Iterable[Path], root: Path, policy: Policy
-) -> tuple[list[Located], list[Finding]]:
-    """Run the finders over ``files``; unreadable or unparsable files become findings."""
+def collect(files: Iterable[Path], policy: Policy) -> tuple[list[Located], list[Finding]]:
+    """Run the finders over ``files``; unreadable or unparsable files become findings.
+
+    A file is read when it mentions a target, when its name marks it as a manifest, lockfile or
+    MCP config (``is_marked``: a parse failure there is a warning whatever the content, an
+    empty file is fine except ``package.json``), or when it is JSON/TOML with ``\\u`` escapes
+    (references are matched after parsing, so ``virtualsms\\u002dmcp`` is found too)."""
     needles = _needles(policy)
+    text_needles = tuple(n.decode() for n in needles)
     targets = policy.targets
     located: list[Located] = []
     problems: list[Finding] = []
@@ -305,44 +317,63 @@ def collect(
             continue
         try:
             if path.stat().st_size > MAX_FILE_BYTES:  # never skipped silently
-                rel = _relative(path, root)
                 message = f"not checked: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
-                problems.append(_finding("too-large", Severity.WARNING, rel, None, message))
+                problems.append(_finding("too-large", Severity.WARNING, shown(path), None, message))
                 continue
             data = path.read_bytes()
         except OSError as exc:
-            rel = _relative(path, root)
-            problems.append(_finding("unreadable", Severity.ERROR, rel, None, exc.strerror or ""))
-            continue
-        if not any(n in data for n in needles):
-            continue
-        rel = _relative(path, root)
-        try:
-            refs = finder(decode(data), targets)
-        except UnparsableFile as exc:
             problems.append(
-                _finding("parse-error", Severity.ERROR, rel, None, f"cannot parse: {exc}")
+                _finding("unreadable", Severity.ERROR, shown(path), None, exc.strerror or "")
             )
             continue
-        located.extend(Located(rel, ref) for ref in refs)
+        marked = is_marked(Path(os.path.abspath(path)))  # `.codex/config.toml` from `.codex`
+        escaped = finder in (find_config_json, find_toml) and b"\\u" in data
+        if not (marked or escaped or any(n in data for n in needles)):
+            continue
+        try:
+            text = decode(data)
+        except UnicodeDecodeError:
+            text = data.decode("utf-8", errors="replace")  # a broken UTF-16 file: parse fails
+        if marked and not text.strip() and path.name.lower() != "package.json":
+            continue  # an empty lockfile resolves nothing; an empty MCP config runs nothing
+        try:
+            refs = finder(text, targets)
+        except UnparsableFile as exc:
+            if any(n in text for n in text_needles):
+                severity = Severity.ERROR  # it names a target we could not judge
+            elif marked:
+                severity = Severity.WARNING
+            else:
+                continue  # unrelated JSON/TOML that merely has escapes
+            message = f"cannot parse: {exc}"
+            problems.append(_finding("parse-error", severity, shown(path), None, message))
+            continue
+        if refs:
+            where = shown(path)
+            located.extend(Located(where, ref) for ref in refs)
     return located, problems
 
 
-def _relative(path: Path, root: Path) -> str:
-    base = root if root.is_dir() else root.parent
+def shown(path: Path) -> str:
+    """``path`` as seen from the current folder (the base every checker reports paths in):
+    relative when inside it, absolute otherwise; always with ``/``."""
+    absolute = os.path.abspath(path)
     try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        pass
-    try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+        rel = os.path.relpath(absolute)
+    except ValueError:  # another drive (Windows)
+        return Path(absolute).as_posix()
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return Path(absolute).as_posix()
+    return Path(rel).as_posix()
 
 
 # --- judging ---------------------------------------------------------------------------------
 
-FIX_UPGRADE = "upgrade to a supported release and pin it exactly (e.g. virtualsms-mcp@1.2.3)"
+
+def _fix_upgrade(package: PackagePolicy) -> str:
+    """The upgrade advice, naming an exact pin in the package's own ecosystem."""
+    advice = "upgrade to a supported release and pin it exactly"
+    return f"{advice} (e.g. {pin(package.target, package.example)})" if package.example else advice
 
 
 def _finding(
@@ -397,11 +428,12 @@ def judge(located: list[Located], options: Options) -> list[Finding]:
 
 
 def _status_finding(
-    item: Located, status: str | None, version: str, options: Options, what: str
+    item: Located, package: PackagePolicy, version: str, options: Options, what: str
 ) -> Finding | None:
     ref = item.ref
+    status = package.status_of(version)
     props = {"package": ref.package, "spec": ref.spec, "status": status or "unknown"}
-    name = f"{ref.package}@{version}"
+    name = pin(package.target, version)
     if status == UNSUPPORTED:
         return _finding(
             "unsupported",
@@ -409,7 +441,7 @@ def _status_finding(
             item.path,
             ref.line,
             f"{what} {name} is not supported ({ref.where})",
-            FIX_UPGRADE,
+            _fix_upgrade(package),
             **props,
         )
     if status == CRITICAL:
@@ -419,7 +451,7 @@ def _status_finding(
             item.path,
             ref.line,
             f"{what} {name} gets critical fixes only ({ref.where})",
-            FIX_UPGRADE,
+            _fix_upgrade(package),
             **props,
         )
     if status is None:
@@ -470,7 +502,7 @@ def _judge_one(
     exact = scheme.exact(spec)
     if exact is not None:
         what = "resolved" if ref.kind == LOCK else "pinned"
-        finding = _status_finding(item, package.status_of(exact), exact, options, what)
+        finding = _status_finding(item, package, exact, options, what)
         if finding:
             yield finding
         return
@@ -494,7 +526,7 @@ def _judge_one(
             item.path,
             ref.line,
             f"{ref.package} range {spec!r} admits unsupported versions ({ref.where})",
-            f"narrow the range to supported releases or pin exactly; {FIX_UPGRADE}",
+            f"narrow the range to supported releases or pin exactly; {_fix_upgrade(package)}",
             **props,
         )
     elif CRITICAL in admitted:
@@ -504,7 +536,7 @@ def _judge_one(
             item.path,
             ref.line,
             f"{ref.package} range {spec!r} admits critical-fixes-only versions ({ref.where})",
-            FIX_UPGRADE,
+            _fix_upgrade(package),
             **props,
         )
     elif "unknown" in admitted or not admitted:
@@ -537,8 +569,22 @@ def _is_tag(spec: str) -> bool:
 # --- entry points ----------------------------------------------------------------------------
 
 
+def _lockfiles_for(manifest: Path) -> Iterator[Path]:
+    """Lockfiles that may resolve a ``package.json`` given on its own: in its folder and in the
+    folders above it up to the current one (a workspace root)."""
+    folder = Path(os.path.abspath(manifest.parent))
+    cwd = Path.cwd()
+    for candidate in (folder, *folder.parents):
+        for name in LOCK_NAMES:
+            if (candidate / name).is_file():
+                yield candidate / name
+        if candidate == cwd or cwd not in candidate.parents:
+            return
+
+
 def check_paths(paths: Iterable[Path], root: Path, options: Options) -> Report:
-    """Gate over explicit files and/or directories (pre-commit passes file names)."""
+    """Gate over explicit files and/or directories (pre-commit passes file names). Findings name
+    files as seen from the current folder; ``root`` is where the config was looked up."""
     files: list[Path] = []
     report = Report()
     unreadable: list[str] = []
@@ -547,9 +593,14 @@ def check_paths(paths: Iterable[Path], root: Path, options: Options) -> Report:
             files.extend(iter_candidate_files(path, options.exclude, unreadable))
         elif path.is_file():
             files.append(path)
+            if path.name.lower() == "package.json":  # the lockfile decides, given or not
+                files.extend(_lockfiles_for(path))
         else:
             raise GuardError(f"{path}: no such file or directory")
-    located, problems = collect(files, root, options.policy)
+    unique: dict[str, Path] = {}
+    for file in files:  # each file once (a folder and a file in it may both be given)
+        unique.setdefault(os.path.abspath(file), file)
+    located, problems = collect(unique.values(), options.policy)
     report.problems.extend(unreadable)
     report.findings.extend(problems)
     report.findings.extend(judge(located, options))

@@ -336,7 +336,7 @@ def parse_event(
     except (ValueError, TypeError, RecursionError):  # orjson.JSONDecodeError is a ValueError
         raise WebhookError(WebhookError.NOT_JSON) from None
     if not isinstance(payload, dict):
-        raise WebhookError(WebhookError.NOT_JSON, "not a JSON object")
+        raise WebhookError(WebhookError.BAD_ENVELOPE, "valid JSON, but not an object")
     event_id, event_type = payload.get("id"), payload.get("type")
     data = payload.get("data", {})
     if not isinstance(event_id, str) or not event_id or len(event_id) > 128:

@@ -8,6 +8,7 @@ variable, never from the command line where ``ps`` would show it.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -82,8 +83,11 @@ def run(argv: list[str], prog: str) -> int:
     args = _parser(prog).parse_args(argv)
     if not 0 <= args.port <= 65535:
         raise GuardError("--port must be 0..65535")
-    if args.sms_delay < 0 or args.hold_seconds < 0 or args.rate_limit < 0 or args.balance < 0:
-        raise GuardError("--sms-delay, --hold-seconds, --rate-limit and --balance must be >= 0")
+    amounts = (args.sms_delay, args.hold_seconds, args.balance)
+    if args.rate_limit < 0 or not all(math.isfinite(x) and x >= 0 for x in amounts):
+        raise GuardError(
+            "--sms-delay, --hold-seconds, --rate-limit and --balance must be finite numbers >= 0"
+        )
     webhook_url, webhook_secret = _webhook(args)
     sb = Sandbox(
         seed=args.seed,

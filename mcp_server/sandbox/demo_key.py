@@ -47,6 +47,11 @@ def choose_demo_key(env_key: str, key_file: Path | None) -> tuple[str | None, st
         raise GuardError(f"set {ENV_KEY} to the demo key you want, or pass --key-file PATH")
     if key_file.exists():
         return read_key_file(key_file), f"read from {key_file}"
+    if key_file.is_symlink():  # exists() follows links: this one points nowhere
+        raise GuardError(
+            f"the key file {key_file} is a symbolic link to a missing file: "
+            "remove the link or pass another path"
+        )
     if not key_file.parent.is_dir():
         raise GuardError(f"cannot write the key file {key_file}: no such directory")
     return None, f"written to {key_file} (mode 0600)"

@@ -46,8 +46,13 @@ def _purge(args: argparse.Namespace) -> int:
     if not _is_event_store(args.db):  # never add our tables to some other database
         raise GuardError(f"{args.db}: not a vsms-guard event store (no 'events' table)")
     policy = retention.load_policy(args.policy)
-    store = EventStore(args.db, sms_body_fields=policy.sms_body_fields)
+    # An unreachable Redis or an unknown scheme is exit 2 here, never "purged … 0 replay ids".
     replay = open_store(args.replay or str(args.db))
+    try:
+        store = EventStore(args.db, sms_body_fields=policy.sms_body_fields)
+    except BaseException:
+        replay.close()
+        raise
     try:
         result = retention.purge(store, policy, replay_store=replay)
     finally:

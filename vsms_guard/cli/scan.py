@@ -28,7 +28,8 @@ examples:
   vsms-guard scan .                        scan a folder (git repository or not)
   vsms-guard scan --staged                 scan what is about to be committed
   vsms-guard scan --history                scan every commit of every ref
-  vsms-guard scan . --history main..HEAD   scan the commits of a range
+  vsms-guard scan --history /repo          the same for the repository /repo
+  vsms-guard scan --history --range main..HEAD   scan the commits of a range
   vsms-guard scan . --write-baseline .vsms-guard-baseline.json
   detect-secrets scan --plugin "$(vsms-guard scan --print-plugin-path)"
 
@@ -58,8 +59,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--history",
         nargs="?",
         const="",
+        metavar="PATH",
+        help="scan the git history of the repository PATH (default: .): every commit of every "
+        "ref, or only those of --range. A value that is no existing file or folder is read as "
+        "a range (the older spelling of --range)",
+    )
+    parser.add_argument(
+        "--range",
         metavar="REV-RANGE",
-        help="scan git history: every ref, or the commits of REV-RANGE (e.g. main..HEAD)",
+        help="with --history (implied): scan only the commits of REV-RANGE, e.g. main..HEAD",
     )
     add_output_options(parser)
     parser.add_argument(
@@ -104,18 +112,27 @@ def plugin_path() -> str:
 
 def _prepare(args: argparse.Namespace) -> tuple[ScanSettings, Callable[[], Collected]]:
     """Settings for this run and the scan to do, checked before any file is read."""
-    if args.staged or args.history is not None:
+    history = args.history is not None or args.range is not None
+    if args.staged and args.range is not None:
+        raise GuardError("--range goes with --history, not --staged")
+    rev_range, repos = args.range, list(args.paths)
+    if args.history and os.path.exists(args.history):  # `--history .`: a path, not a range
+        repos.append(args.history)
+    elif args.history:
+        if rev_range is not None:
+            raise GuardError(f"--history {args.history}: no such folder (the range is --range)")
+        rev_range = args.history
+    if args.staged or history:
         from scanners import git
 
-        if args.history is not None and len(args.paths) > 1:
+        if history and len(repos) > 1:
             raise GuardError("--history takes one repository path")
-        where = Path(args.paths[0]) if args.history is not None and args.paths else Path.cwd()
+        where = Path(repos[0]) if history and repos else Path.cwd()
         root = git.repo_root(where)
         settings = scan_settings(load_config(root, args.config), root)
         if args.staged:
             return settings, lambda: git.collect_staged(Path.cwd(), args.paths, settings.exclude)
-        rev_range = args.history or None
-        return settings, lambda: git.collect_history(where, rev_range, settings.exclude)
+        return settings, lambda: git.collect_history(where, rev_range or None, settings.exclude)
     from scanners import tree
 
     paths = args.paths or ["."]

@@ -15,8 +15,10 @@ rules: an API key in a URL or query string; request headers or a client config l
 a signature compared with ==/===; a webhook parsing JSON before verifying the raw body; a
 hard-coded vsms_ key; an upstream base URL taken from request input (Python, JS, TS).
 
-semgrep runs from its own environment: set VSMS_GUARD_SEMGREP to its path (the Makefile does),
-or have semgrep on PATH. exit codes: 0 clean, 1 findings, 2 bad input or semgrep failed/missing.
+semgrep runs from its own environment: VSMS_GUARD_SEMGREP (its path), else semgrep on PATH,
+else ./.tools/semgrep/bin/semgrep (where make tools puts it).
+paths in findings are relative to the current folder (absolute when outside it).
+exit codes: 0 clean, 1 findings, 2 bad input or semgrep failed/missing.
 """
 
 
@@ -40,4 +42,4 @@ def main(argv: list[str], prog: str = "vsms-guard semgrep") -> int:
     if not args.path.exists():
         raise GuardError(f"{args.path}: no such file or directory")
     config = load_config(args.path, args.config)
-    return emit(to_report(run_semgrep(args.path, excludes(config)), args.path), args)
+    return emit(to_report(run_semgrep(args.path, excludes(config))), args)

@@ -18,9 +18,11 @@ from vsms_guard.cli.secret_sources import env_secrets, file_secrets
 from vsms_guard.errors import GuardError
 from vsms_guard.findings import EXIT_CLEAN, EXIT_FINDINGS
 from vsms_guard.redact import default_redactor
+from vsms_guard.redact.core import MIN_SECRET_LEN
 from vsms_guard.webhooks import DEFAULT_TOLERANCE, Verifier, WebhookError, sign
 
 SECRET_ENV = keys.ENV_WEBHOOK_SECRET
+DEFAULT_PATH = "/webhooks/virtualsms"
 
 
 def _add_secret_args(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +45,14 @@ def _add_secret_args(parser: argparse.ArgumentParser) -> None:
 def load_secrets(env_names: list[str] | None, files: list[Path] | None) -> list[str]:
     """Secrets from the named environment variables and files (default: ``SECRET_ENV``)."""
     names = env_names or ([] if files else [SECRET_ENV])
-    secrets = [secret for _, secret in env_secrets(names) + file_secrets(files or [])]
+    found = env_secrets(names) + file_secrets(files or [])
+    for origin, secret in found:
+        if len(secret) < MIN_SECRET_LEN:  # the redactor could not mask it in logs
+            raise GuardError(
+                f"{origin}: a webhook secret shorter than {MIN_SECRET_LEN} characters is refused "
+                "(it cannot be masked in logs); use the whsec_… secret VirtualSMS gave you"
+            )
+    secrets = [secret for _, secret in found]
     redactor = default_redactor()
     for secret in secrets:
         redactor.add_secret(secret)
@@ -51,12 +60,19 @@ def load_secrets(env_names: list[str] | None, files: list[Path] | None) -> list[
 
 
 def _read_body(source: str) -> bytes:
+    """The raw body from a file or ('-') stdin. An empty body is refused: VirtualSMS never
+    sends one, and it is what an empty pipe or a wrong file gives."""
     if source == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(source).read_bytes()
-    except OSError as exc:
-        raise GuardError(f"{source}: cannot read body: {exc.strerror}") from None
+        body = sys.stdin.buffer.read()
+    else:
+        try:
+            body = Path(source).read_bytes()
+        except OSError as exc:
+            raise GuardError(f"{source}: cannot read body: {exc.strerror}") from None
+    if not body:
+        name = "stdin" if source == "-" else source
+        raise GuardError(f"{name}: the body is empty (VirtualSMS never sends an empty body)")
+    return body
 
 
 def _read_headers(path: Path | None, extra: list[str] | None) -> dict[str, str]:
@@ -159,14 +175,23 @@ def _serve(args: argparse.Namespace) -> int:
     from vsms_guard.receiver import EventStore, create_app
     from vsms_guard.replay import open_store
 
+    if not args.path.startswith("/") or args.path == "/health":
+        raise GuardError(f"--path must start with '/' and not be /health (e.g. {DEFAULT_PATH})")
     secrets = load_secrets(args.secret_env, args.secret_file)
     policy = retention.load_policy(args.policy)
     sock = _listen(args.host, args.port)  # before any file is created
+    store = replay = None
     try:
+        # An unreachable Redis fails here, not as a 503 on every delivery; before --db exists.
+        replay = open_store(args.replay) if args.replay else None
         store = EventStore(args.db, sms_body_fields=policy.sms_body_fields)
-        replay = open_store(args.replay or str(args.db))
+        if replay is None:  # not ``or``: an empty MemoryReplayStore is falsy (``__len__``)
+            replay = open_store(str(args.db))
     except BaseException:
         sock.close()
+        for opened in (replay, store):
+            if opened is not None:
+                opened.close()
         raise
     try:
         verifier = Verifier(
@@ -215,7 +240,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "sign", allow_abbrev=False, help="print the headers VirtualSMS would send with a body"
     )
-    p.add_argument("--body", default="-", help="file with the raw body, '-' for stdin")
+    p.add_argument(
+        "--body", metavar="FILE", help="file with the raw body, '-' for stdin (required)"
+    )
     p.add_argument("--timestamp", type=int, help="unix seconds (default: now)")
     p.add_argument("--delivery-id", help="X-VirtualSMS-Delivery value (default: random)")
     p.add_argument("--format", choices=("headers", "json"), default="headers")
@@ -225,7 +252,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "verify", allow_abbrev=False, help="verify a captured delivery; exit 1 when refused"
     )
-    p.add_argument("--body", default="-", help="file with the raw body, '-' for stdin")
+    p.add_argument(
+        "--body", metavar="FILE", help="file with the raw body, '-' for stdin (required)"
+    )
     p.add_argument("--headers", type=Path, help="JSON object or 'Name: value' lines")
     p.add_argument("-H", "--header", action="append", help="one 'Name: value' header")
     p.add_argument("--tolerance", type=int, default=DEFAULT_TOLERANCE, help="seconds, ± (300)")
@@ -241,7 +270,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--db", type=Path, default=Path("webhooks.sqlite"), help="SQLite event store")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
-    p.add_argument("--path", default="/webhooks/virtualsms", help="webhook URL path")
+    p.add_argument("--path", default=DEFAULT_PATH, help="webhook URL path")
     p.add_argument("--replay", metavar="STORE", help="memory, redis://…, or SQLite path (--db)")
     p.add_argument("--policy", type=Path, help="retention policy file (shipped one by default)")
     p.add_argument("--tolerance", type=int, default=DEFAULT_TOLERANCE)
@@ -252,10 +281,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str], prog: str = "vsms-guard webhook") -> int:
-    args, unknown = build_parser(prog).parse_known_args(argv)
+    parser = build_parser(prog)
+    args, unknown = parser.parse_known_args(argv)
     if unknown:  # argparse would echo them, and a mistaken "--secret VALUE" must not be printed
         raise GuardError(
             f"{len(unknown)} unrecognized argument(s); secrets are read from --secret-env or "
             f"--secret-file, never from the command line"
         )
+    if args.action in ("sign", "verify") and args.body is None:  # never wait on a silent stdin
+        parser.error(f"{args.action} needs --body FILE (or --body - to read stdin)")
+    if args.action == "verify" and args.headers is None and not args.header:
+        parser.error("verify needs the delivery's headers: --headers FILE or -H 'Name: value'")
     return args.run(args)

@@ -54,7 +54,7 @@ SMS_PUSH_TYPES = frozenset({"sms", "sms_received"})
 # Bare query strings (no ``?``), as Sentry and HTTP breadcrumbs store them.
 QUERY_FIELDS = frozenset({"query_string", "querystring", "http.query"})
 # What this module writes: a value already masked is left as it is (masking twice is a no-op).
-_ALREADY_MASKED = re.compile(r"(?:vsms_)?…\[redacted[^\]\s]*\]|\[redacted(?::sms)?\]")
+_ALREADY_MASKED = re.compile(r"(?:vsms_|whsec_)?…\[redacted[^\]\s]*\]|\[redacted(?::sms)?\]")
 # A ``code`` that looks like this is an error or status code, not an SMS code.
 _NOT_SMS_CODE = re.compile(r"[A-Za-z_.-]+|-?\d{1,3}|-\d+")
 _AUTH_SCHEME = re.compile(r"(?i)(bearer|basic|token|digest|apikey)(\s+)(\S+)")
@@ -74,11 +74,18 @@ def is_secret_name(name: str) -> bool:
     return norm in _SECRET_NORM or norm.endswith(SECRET_SUFFIXES)
 
 
+# A webhook secret by its shape (FACTS §4: ``whsec_…``, shown once at creation): masked like a
+# key even when nobody registered it. 16+ token/base64 characters, so ``whsec_…`` in docs stays.
+WEBHOOK_SECRET_PREFIX = "whsec_"
+_WEBHOOK_SECRET = r"whsec_[A-Za-z0-9_+/=-]{16,}"
+_WEBHOOK_SECRET_RE = re.compile(_WEBHOOK_SECRET)
+
+
 @functools.lru_cache(maxsize=4096)
 def masked(secret: str) -> str:
     """Replacement text for a secret: keeps the prefix and a short fingerprint, nothing else.
     Cached: a log repeats the same few keys."""
-    head = keys.PREFIX if secret.startswith(keys.PREFIX) else ""
+    head = next((p for p in (keys.PREFIX, WEBHOOK_SECRET_PREFIX) if secret.startswith(p)), "")
     return f"{head}…[redacted:{keys.fingerprint(secret, 8)}]"
 
 
@@ -120,7 +127,7 @@ _KV = (
     rf"(?:(?m:^)|[^\w.-])(?P<kname>{_NAMES}|{_SMS_KV_NAMES})="
     r"(?P<kval>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'"
     r"|(?i:bearer|basic|token|digest|apikey)[ \t]+[^\s&;,#\"'<>(){}]+"  # [redacted] too
-    r"|(?:vsms_)?…\[redacted[^\]\s]*\]"  # already masked: taken whole, so masking is idempotent
+    r"|(?:vsms_|whsec_)?…\[redacted[^\]\s]*\]"  # already masked: taken whole (idempotent)
     r"|[^\s&;,#\"'<>()\[\]{}]*)"
 )
 # A header written as text ("> x-api-key: …" from websockets, "-H 'Authorization: …'").
@@ -133,6 +140,7 @@ _USERINFO = r"://(?P<user>[^\s/:@]+):(?P<pw>[^\s/@]+)@"
 # only tried next to them.
 TRIGGER_WORDS = (
     keys.PREFIX,
+    WEBHOOK_SECRET_PREFIX,
     "key",
     "token",
     "secret",
@@ -155,6 +163,7 @@ def _compile_full(secret_alt: str) -> str:
     return "|".join(
         (
             f"(?P<key>{keys.CANDIDATE_RE.pattern})",
+            f"(?P<whsec>{_WEBHOOK_SECRET})",
             f"(?P<secret>{secret_alt or _NEVER})",
             _QUOTED,
             _KV,
@@ -277,6 +286,7 @@ class _Compiled:
         self.stream = _compile_re2(full.encode("utf-8", "surrogateescape"))
         self.heads = tuple({secret[:8] for secret in ordered})
         self.heads_bytes = tuple(h.encode("utf-8", "surrogateescape") for h in self.heads)
+        self.longest = max((len(s.encode("utf-8", "surrogateescape")) for s in ordered), default=0)
 
 
 class Redactor:
@@ -310,9 +320,18 @@ class Redactor:
                     self._secrets.setdefault(spelling, value)
             self._compiled = _Compiled(self._secrets)
 
+    @property
+    def longest_secret(self) -> int:
+        """Bytes in the longest registered secret spelling (a stream must not split one)."""
+        return self._compiled.longest
+
     def knows(self, value: str) -> bool:
         """True when ``value`` is exactly a key or a registered secret (or one of its spellings)."""
-        return value in self._secrets or _key_mask(value) is not None
+        return (
+            value in self._secrets
+            or _key_mask(value) is not None
+            or _WEBHOOK_SECRET_RE.fullmatch(value) is not None
+        )
 
     # --- text and bytes ----------------------------------------------------------------------
     def text(self, text: str) -> str:
@@ -457,7 +476,7 @@ class Redactor:
         """What a matched span becomes, or None to keep it (``sms=False``: not SMS content)."""
         if kind == "key":
             return _key_mask(value)
-        if kind == "secret":
+        if kind == "secret" or kind == "whsec":
             return masked(self._secrets.get(value, value))
         if kind == "pw":
             return REDACTED
@@ -471,7 +490,11 @@ class Redactor:
 
     def _name(self, name: str) -> str:
         """A field name as shown: a key or secret glued into it is masked too."""
-        if keys.PREFIX in name or _holds_any(name, self._compiled.heads):
+        if (
+            keys.PREFIX in name
+            or WEBHOOK_SECRET_PREFIX in name
+            or _holds_any(name, self._compiled.heads)
+        ):
             return self.text(name)
         return name
 
@@ -496,6 +519,7 @@ _VALUE_GROUPS = {
     _GROUP[value]: (_GROUP[name] if name else 0, kind)
     for value, name, kind in (
         ("key", None, "key"),
+        ("whsec", None, "whsec"),
         ("secret", None, "secret"),
         ("qdq", "qname", "field"),
         ("qesc", "qname", "field"),
@@ -510,9 +534,15 @@ _NAME_QUOTE = _GROUP["nq"]
 
 
 def _near_sms_push(match: re.Match[AnyStr], decode: Callable[[AnyStr], str]) -> bool:
-    """Does a WebSocket SMS push's ``type`` stand near this (``"message"``) field?"""
+    """Does a WebSocket SMS push's ``type`` stand near this (``"message"``) field, on the same
+    line? A push on an earlier log line says nothing about this record's ``message``."""
+    text = match.string
+    newline = "\n" if isinstance(text, str) else b"\n"
     low, high = max(0, match.start() - _PUSH_WINDOW), match.end() + _PUSH_WINDOW
-    return _SMS_PUSH_MARK.search(decode(match.string[low:high])) is not None
+    low = text.rfind(newline, low, match.start()) + 1 or low
+    end = text.find(newline, match.end(), high)
+    high = high if end < 0 else end
+    return _SMS_PUSH_MARK.search(decode(text[low:high])) is not None
 
 
 def _substitute(
