@@ -403,7 +403,9 @@ def test_account_tools_read_the_sandbox(sandbox: tuple[Sandbox, str]) -> None:
     err, active = call(server, "active_orders")
     assert not err and active["count"] == 1
     err, body = call(server, "virtualsms_get_transactions", {"limit": 500})
-    assert err and "limit" in body  # schema bounds: an isError result, not a protocol error
+    # schema bounds: an isError result with a JSON body, not a protocol error or pydantic text
+    assert err and body["error"] == "invalid_arguments"
+    assert [d["argument"] for d in body["details"]] == ["limit"]
 
 
 class Watch:
