@@ -17,8 +17,7 @@ from typing import Any
 
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
-from vsms_guard.findings import Finding, Report, Severity
-from vsms_guard.semgrep import shown_path
+from vsms_guard.findings import Finding, Report, Severity, display_path
 
 RULE = "vsms-audit"
 TIMEOUT_SECONDS = 1800
@@ -63,7 +62,7 @@ class Source:
 
     label: str
     args: tuple[str, ...]
-    path: str | None  # as findings show it: see ``vsms_guard.semgrep.shown_path``
+    path: str | None  # as findings show it: see ``findings.display_path``
 
 
 def sources(root: Path, settings: AuditSettings) -> list[Source]:
@@ -77,26 +76,26 @@ def sources(root: Path, settings: AuditSettings) -> list[Source]:
             path = base / rel
             if not path.is_file():
                 raise GuardError(f"{path}: requirements file not found")
-            out.append(Source(rel, ("-r", str(path), *pinned), shown_path(path)))
+            out.append(Source(rel, ("-r", str(path), *pinned), display_path(path)))
         return out
     if settings.environment:
         # Findings point at the file that declares the dependencies (SARIF needs a location).
         declared = base / "pyproject.toml"
-        shown = shown_path(declared) if declared.is_file() else None
+        shown = display_path(declared) if declared.is_file() else None
         return [Source("python environment", ("--local", "--skip-editable"), shown)]
     if (base / "requirements.txt").is_file():
         return [
             Source(
                 "requirements.txt",
                 ("-r", str(base / "requirements.txt"), *pinned),
-                shown_path(base / "requirements.txt"),
+                display_path(base / "requirements.txt"),
             )
         ]
     pyproject = base / "pyproject.toml"
     if pyproject.is_file() and "[project]" in pyproject.read_text(
         encoding="utf-8", errors="replace"
     ):
-        return [Source("pyproject.toml", (str(base),), shown_path(pyproject))]
+        return [Source("pyproject.toml", (str(base),), display_path(pyproject))]
     return []
 
 
@@ -232,7 +231,7 @@ def audit(root: Path, settings: AuditSettings) -> Report:
                 severity=Severity.INFO,
                 message="no Python dependencies found (requirements.txt, pyproject project, or "
                 "[audit] requirements/environment): nothing was audited",
-                path=shown_path(root),
+                path=display_path(root),
                 checker="audit",
             )
         )

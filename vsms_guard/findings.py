@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vsms_guard import __version__
@@ -19,6 +21,18 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 INFORMATION_URI = "https://github.com/vsms-guard/vsms-guard"
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A finding's path as every checker reports it: relative to the current folder when inside
+    it, absolute otherwise, always with ``/`` (so SARIF and GitHub annotations name real files)."""
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute)
+    except ValueError:  # another drive (Windows)
+        return Path(absolute).as_posix()
+    inside = relative != os.pardir and not relative.startswith(os.pardir + os.sep)
+    return Path(relative if inside else absolute).as_posix()
 
 
 class Severity(enum.StrEnum):

@@ -19,7 +19,7 @@ from policies import policy_path
 from vsms_guard import keys
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
-from vsms_guard.findings import Finding, Report, Severity
+from vsms_guard.findings import Finding, Report, Severity, display_path
 
 ENV_BINARY = "VSMS_GUARD_SEMGREP"
 LOCAL_BINARY = Path(".tools/semgrep/bin/semgrep")  # under the current folder: ``make tools``
@@ -100,15 +100,6 @@ def _is_fatal(error: dict[str, Any]) -> bool:
     return error.get("level") == "error" and "Syntax" not in str(error.get("type", ""))
 
 
-def shown_path(path: str | os.PathLike[str]) -> str:
-    """A finding's path on the secret scanner's base: relative to the current folder when the
-    file is inside it, absolute otherwise (so SARIF and GitHub annotations name real files)."""
-    absolute = os.path.abspath(path)
-    relative = os.path.relpath(absolute)
-    inside = relative != ".." and not relative.startswith(".." + os.sep)
-    return Path(relative if inside else absolute).as_posix()
-
-
 def _not_a_key(result: dict[str, Any]) -> bool:
     """True when a hard-coded-key match is not a key by ``vsms_guard.keys`` (the one source of
     truth: semgrep's regex cannot judge entropy, so ``vsms_0000…`` or camelCase names match it).
@@ -125,7 +116,7 @@ def _not_a_key(result: dict[str, Any]) -> bool:
 
 def to_report(output: dict[str, Any]) -> Report:
     """Findings from semgrep's JSON; files it could not parse are warnings, not silence.
-    Paths are shown as the secret scanner shows them (see ``shown_path``)."""
+    Paths are shown as the secret scanner shows them (see ``findings.display_path``)."""
     report = Report()
     for result in output.get("results", []):
         extra = result.get("extra", {})
@@ -137,7 +128,7 @@ def to_report(output: dict[str, Any]) -> Report:
                 rule_id=f"{RULE_PREFIX}/{rule}",
                 severity=SEVERITIES.get(str(extra.get("severity")), Severity.WARNING),
                 message=" ".join(str(extra.get("message", rule)).split()),
-                path=shown_path(result.get("path", "")),
+                path=display_path(result.get("path", "")),
                 line=result.get("start", {}).get("line"),
                 column=result.get("start", {}).get("col"),
                 checker="semgrep",
@@ -154,7 +145,7 @@ def to_report(output: dict[str, Any]) -> Report:
                     rule_id=f"{RULE_PREFIX}/not-scanned",
                     severity=Severity.WARNING,
                     message="semgrep skipped this file: larger than its 1 MB target limit",
-                    path=shown_path(skipped["path"]) if skipped.get("path") else None,
+                    path=display_path(skipped["path"]) if skipped.get("path") else None,
                     checker="semgrep",
                 )
             )
@@ -168,7 +159,7 @@ def to_report(output: dict[str, Any]) -> Report:
                     rule_id=f"{RULE_PREFIX}/not-parsed",
                     severity=Severity.WARNING,
                     message=f"semgrep could not fully parse this file ({kind})",
-                    path=shown_path(where) if where else None,
+                    path=display_path(where) if where else None,
                     line=span.get("start", {}).get("line"),
                     checker="semgrep",
                 )

@@ -24,7 +24,7 @@ from packaging.version import InvalidVersion, Version
 from policies import policy_path
 from vsms_guard.config import Config
 from vsms_guard.errors import GuardError
-from vsms_guard.findings import Finding, Report, Severity
+from vsms_guard.findings import Finding, Report, Severity, display_path
 from vsms_guard.version_finders import (
     COMMAND,
     HOSTED,
@@ -318,12 +318,14 @@ def collect(files: Iterable[Path], policy: Policy) -> tuple[list[Located], list[
         try:
             if path.stat().st_size > MAX_FILE_BYTES:  # never skipped silently
                 message = f"not checked: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"
-                problems.append(_finding("too-large", Severity.WARNING, shown(path), None, message))
+                problems.append(
+                    _finding("too-large", Severity.WARNING, display_path(path), None, message)
+                )
                 continue
             data = path.read_bytes()
         except OSError as exc:
             problems.append(
-                _finding("unreadable", Severity.ERROR, shown(path), None, exc.strerror or "")
+                _finding("unreadable", Severity.ERROR, display_path(path), None, exc.strerror or "")
             )
             continue
         marked = is_marked(Path(os.path.abspath(path)))  # `.codex/config.toml` from `.codex`
@@ -346,25 +348,12 @@ def collect(files: Iterable[Path], policy: Policy) -> tuple[list[Located], list[
             else:
                 continue  # unrelated JSON/TOML that merely has escapes
             message = f"cannot parse: {exc}"
-            problems.append(_finding("parse-error", severity, shown(path), None, message))
+            problems.append(_finding("parse-error", severity, display_path(path), None, message))
             continue
         if refs:
-            where = shown(path)
+            where = display_path(path)
             located.extend(Located(where, ref) for ref in refs)
     return located, problems
-
-
-def shown(path: Path) -> str:
-    """``path`` as seen from the current folder (the base every checker reports paths in):
-    relative when inside it, absolute otherwise; always with ``/``."""
-    absolute = os.path.abspath(path)
-    try:
-        rel = os.path.relpath(absolute)
-    except ValueError:  # another drive (Windows)
-        return Path(absolute).as_posix()
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
-        return Path(absolute).as_posix()
-    return Path(rel).as_posix()
 
 
 # --- judging ---------------------------------------------------------------------------------

@@ -52,3 +52,18 @@ app.post("/mcp", (req, res) => {
   const client = axios.create({ baseURL: upstream, headers: { "X-API-Key": process.env.KEY } });
   res.json(client.defaults);
 });
+
+export async function paramsKey(apiKey: string) {
+  const url = "https://virtualsms.io/api/v1/customer/balance";
+  // ruleid: vsms-key-in-url-js
+  return axios.get(url, { params: { api_key: apiKey } });
+}
+
+app.get("/relay", async (req, res) => {
+  // ruleid: vsms-base-url-from-request-js
+  const balance = await fetch(req.query.baseUrl + "/api/v1/customer/balance");
+  const base = req.query.baseUrl;
+  // ruleid: vsms-base-url-from-request-js
+  const orders = await axios.get(`${base}/api/v1/customer/orders`);
+  res.json({ balance, orders });
+});

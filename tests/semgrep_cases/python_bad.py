@@ -61,3 +61,27 @@ def open_relay():
     upstream = request.args.get("baseUrl", "https://virtualsms.io")
     # ruleid: vsms-base-url-from-request-python
     return httpx.Client(base_url=upstream)
+
+
+def readme_verifier_after_json(verifier):
+    """The project's own API (Verifier.verify) called as a method, after parsing."""
+    # ruleid: vsms-webhook-json-before-verify-python
+    payload = json.loads(request.data)
+    event = verifier.verify(json.dumps(payload).encode(), request.headers)
+    return event
+
+
+def sync_json_before_method_verify(req, verifier):
+    # ruleid: vsms-webhook-json-before-verify-python
+    payload = req.json()
+    if not verifier.verify(json.dumps(payload).encode(), req.headers):
+        return "bad", 400
+    return payload
+
+
+def relay_in_url():
+    base = request.args["baseUrl"]
+    # ruleid: vsms-base-url-from-request-python
+    httpx.get(f"{base}/api/v1/customer/balance")
+    # ruleid: vsms-base-url-from-request-python
+    return requests.post(request.args.get("baseUrl") + "/api/v1/customer/purchase")

@@ -49,3 +49,13 @@ def flask_webhook(secrets: list[str]):
 def fixed_base_url() -> httpx.Client:
     timeout = float(request.args.get("timeout", "10"))
     return httpx.Client(base_url=BASE_URL, timeout=timeout)
+
+
+def verifier_before_json(verifier):
+    event = verifier.verify(request.get_data(), request.headers)  # raw bytes first
+    return json.loads(request.get_data())["id"], event
+
+
+def request_input_in_the_path_not_the_base():
+    order_id = request.args["order_id"]
+    return httpx.get(f"{BASE_URL}/api/v1/customer/order/{order_id}", params={"country": "us"})
