@@ -295,13 +295,7 @@ class FileReader:
         out: list[tuple[int, list[Hit] | OSError]] = []
         if hs is None:
             for i, path in enumerate(paths):
-                try:
-                    hits = self.scan(path, dir_fd)
-                except OSError as exc:
-                    out.append((i, exc))
-                    continue
-                if hits:
-                    out.append((i, hits))
+                self._scan_alone(i, path, dir_fd, out)
             return out
         view, size = self._view, len(self._buf)
         starts: list[int] = []  # where each file of the pending batch starts in the buffer
@@ -320,13 +314,7 @@ class FileReader:
             if at + n == size:  # it may be longer than the room left: read it again, alone
                 self._check(hs, starts, index, at, out)
                 starts, index, at = [], [], 0
-                try:
-                    hits = self.scan(path, dir_fd)
-                except OSError as exc:
-                    out.append((i, exc))
-                    continue
-                if hits:
-                    out.append((i, hits))
+                self._scan_alone(i, path, dir_fd, out)
                 continue
             starts.append(at)  # all of it is in the buffer
             index.append(i)
@@ -337,6 +325,22 @@ class FileReader:
         self._check(hs, starts, index, at, out)
         out.sort(key=lambda item: item[0])
         return out
+
+    def _scan_alone(
+        self,
+        i: int,
+        path: str | os.PathLike[str],
+        dir_fd: int | None,
+        out: list[tuple[int, list[Hit] | OSError]],
+    ) -> None:
+        """Scan one file by itself, recording its hits or the error that stopped it."""
+        try:
+            hits = self.scan(path, dir_fd)
+        except OSError as exc:
+            out.append((i, exc))
+            return
+        if hits:
+            out.append((i, hits))
 
     def _check(
         self,
