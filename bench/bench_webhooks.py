@@ -16,8 +16,6 @@ import base64
 import hashlib
 import hmac
 import json
-import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.redis_server import start_redis
 from vsms_guard.replay import MemoryReplayStore, RedisReplayStore, SQLiteReplayStore
 from vsms_guard.webhooks import SIGNATURE_HEADER, Verifier, sign
 
@@ -137,46 +136,11 @@ def verification() -> None:
         print(f"  {label:<40} {ratio:5.2f}x  {verdict}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _redis_server(workdir: Path) -> tuple[subprocess.Popen[bytes], str] | None:
-    binary = shutil.which("redis-server")
-    if binary is None:
+    try:
+        return start_redis(workdir)
+    except RuntimeError:
         return None
-    import redis
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(400):
-        try:
-            client.ping()
-            client.close()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except redis.ConnectionError:
-            time.sleep(0.025)
-    proc.kill()
-    return None
 
 
 def store_rate(store, count: int) -> float:

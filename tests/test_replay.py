@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_server import start_redis, stop_redis
 from vsms_guard.errors import GuardError
 from vsms_guard.replay import (
     MemoryReplayStore,
@@ -23,59 +21,20 @@ from vsms_guard.replay import (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory) -> Iterator[str]:
     """A throw-away redis-server on a free 127.0.0.1 port (skipped only without the binary)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    try:
+        server = start_redis(tmp_path_factory.mktemp("redis"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    if server is None:
         pytest.skip("redis-server is not installed (Debian package redis-server)")
-    workdir = tmp_path_factory.mktemp("redis")
-    for _attempt in range(5):
-        port = _free_port()
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(workdir),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        import redis
-
-        client = redis.Redis(host="127.0.0.1", port=port)
-        for _ in range(200):
-            if proc.poll() is not None:
-                break
-            try:
-                client.ping()
-            except redis.ConnectionError:
-                time.sleep(0.025)
-                continue
-            client.close()
-            try:
-                yield f"redis://127.0.0.1:{port}/0"
-            finally:
-                proc.terminate()
-                proc.wait(10)
-            return
-        proc.kill()
-        proc.wait(10)
-    pytest.fail("redis-server did not start")
+    proc, url = server
+    try:
+        yield url
+    finally:
+        stop_redis(proc)
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
